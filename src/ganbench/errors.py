@@ -1,0 +1,5 @@
+"""User-facing errors: each names the file, key or value at fault and what is allowed."""
+
+
+class InputError(RuntimeError):
+    """A missing, unreadable or inconsistent input file or dataset."""
