@@ -499,8 +499,8 @@ def params_reference_markdown() -> str:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
             shown = yaml.safe_dump(default, default_flow_style=True, width=1000).strip()
             shown = shown.removesuffix("\n...").removesuffix("...").strip()
-            lines.append(f"| `{f.name}` | `{shown}` | {_describe(f.metadata)} | "
-                         f"{f.metadata['doc']} |")
+            cells = [f"`{f.name}`", f"`{shown}`", _describe(f.metadata), f.metadata["doc"]]
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

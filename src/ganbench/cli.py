@@ -1,0 +1,66 @@
+"""The ``ganbench`` command: check-params, params-doc, gate, smoke."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ganbench.config import PARAMS_FILE, ParamsError, load_all, params_reference_markdown
+
+
+def check_params(path: str) -> int:
+    """Validate the whole params file; print a one-line summary per section."""
+    try:
+        params = load_all(path)
+    except ParamsError as exc:
+        print(f"ganbench check-params: error: {exc}", file=sys.stderr)
+        return 2
+    data = params["data"]
+    print(f"{path}: OK")
+    print(f"  data: {data.source}, {data.channels}x{data.image_size}x{data.image_size}, "
+          f"seed {data.seed}")
+    for name, variant in params["variants"].items():
+        flags = [variant.arch, variant.objective] + (["conditional"] if variant.conditional else [])
+        print(f"  variants.{name}: {', '.join(flags)}, {variant.epochs} epochs, "
+              f"device {variant.device}")
+    print(f"  eval: backbones {', '.join(params['eval'].backbones)}; "
+          f"report ranks by {params['report'].primary_metric}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="ganbench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check-params", help="validate params.yaml against the schema")
+    check.add_argument("--params", default=PARAMS_FILE)
+    sub.add_parser("params-doc", help="print the params reference (Markdown) from the schema")
+    sub.add_parser("gate", help="CI regression gate (see `ganbench gate --help`)", add_help=False)
+    smoke = sub.add_parser("smoke", help="the whole pipeline on tiny settings (smoke.yaml), "
+                           "in a temporary copy of the project")
+    smoke.add_argument("--out", default="smoke-reports", help="where the reports are copied")
+    smoke.add_argument("--keep", action="store_true", help="keep the temporary copy")
+
+    if argv and argv[0] == "gate":
+        from ganbench import gate
+        return gate.main(argv[1:])
+    args = parser.parse_args(argv)
+    if args.command == "check-params":
+        return check_params(args.params)
+    if args.command == "params-doc":
+        sys.stdout.write(params_reference_markdown())
+        return 0
+    if args.command == "smoke":
+        from ganbench.smoke import run_smoke
+        try:
+            return run_smoke(Path.cwd(), Path(args.out), keep=args.keep)
+        except ParamsError as exc:
+            print(f"ganbench smoke: error: {exc}", file=sys.stderr)
+            return 2
+    parser.error(f"unknown command {args.command}")  # pragma: no cover
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""The smoke configuration: the whole pipeline on tiny settings, in a throw-away copy.
+
+``ganbench smoke`` copies the project (the files git tracks, plus untracked files it does not
+ignore) into a temporary git repository, applies ``smoke.yaml`` on top of ``params.yaml``, runs
+``dvc repro`` there with MLflow pointed at that copy, and copies the reports back into
+``--out`` (default ``smoke-reports/``). The user's workspace outputs, DVC cache, ``dvc.lock``
+and MLflow database are never touched.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from ganbench.config import ParamsError, load_all, read_params
+
+SMOKE_FILE = "smoke.yaml"
+EVERY_VARIANT = "every_variant"
+REPORT_FILES = ("metrics.json", "summary.md", "index.html", "judge.json", "figures")
+
+
+def project_files(root: Path) -> list[str]:
+    """Paths git would put in a commit of the working tree (tracked + untracked, not ignored)."""
+    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                         cwd=root, capture_output=True, check=True).stdout
+    return sorted({p for p in out.decode().split("\0") if p and (root / p).is_file()})
+
+
+def copy_project(root: Path, dest: Path) -> None:
+    """Copy the project's source tree (no outputs, no venv, no caches) into ``dest``."""
+    for rel in project_files(root):
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / rel, target)
+
+
+def merge_overrides(params: dict, overrides: dict) -> dict:
+    """Deep-merge ``overrides`` into ``params``; ``every_variant`` applies to each variant."""
+    merged = copy.deepcopy(params)
+    overrides = dict(overrides)
+    every = overrides.pop(EVERY_VARIANT, None) or {}
+    _deep_update(merged, overrides)
+    for spec in (merged.get("variants") or {}).values():
+        if isinstance(spec, dict):
+            _deep_update(spec, every)
+    return merged
+
+
+def _deep_update(base: dict, extra: dict) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_update(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+
+
+def init_repo(path: Path) -> None:
+    """Make ``path`` a git repository with one commit (DVC needs an SCM)."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": "ganbench", "GIT_AUTHOR_EMAIL": "ganbench@localhost",
+           "GIT_COMMITTER_NAME": "ganbench", "GIT_COMMITTER_EMAIL": "ganbench@localhost"}
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "ganbench copy"]):
+        subprocess.run(["git", *args], cwd=path, check=True, env=env, capture_output=True)
+
+
+def run_smoke(root: Path, out: Path, keep: bool = False) -> int:
+    """Run the smoke pipeline; returns dvc's exit code."""
+    smoke_path = root / SMOKE_FILE
+    overrides = yaml.safe_load(smoke_path.read_text()) or {}
+    params = merge_overrides(read_params(root / "params.yaml"), overrides)
+    work = Path(tempfile.mkdtemp(prefix="ganbench-smoke-"))
+    try:
+        copy_project(root, work)
+        (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        try:
+            load_all(work / "params.yaml")
+        except ParamsError as exc:
+            raise ParamsError(f"{SMOKE_FILE} applied to params.yaml: {exc}") from None
+        init_repo(work)
+        env = {k: v for k, v in os.environ.items() if k not in ("DVC_ROOT", "DVC_EXP_NAME")}
+        env.setdefault("MLFLOW_EXPERIMENT_NAME", "ganbench-smoke")
+        dvc = Path(sys.executable).with_name("dvc")
+        start = time.monotonic()
+        code = subprocess.run([str(dvc) if dvc.exists() else "dvc", "repro"], cwd=work,
+                              env=env).returncode
+        print(f"ganbench smoke: dvc repro exited {code} after {time.monotonic() - start:.0f} s "
+              f"in {work}", file=sys.stderr)
+        if code == 0:
+            _collect(work / "reports", out)
+            print(f"ganbench smoke: reports in {out}/", file=sys.stderr)
+        return code
+    finally:
+        if keep:
+            print(f"ganbench smoke: kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _collect(reports: Path, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for name in REPORT_FILES:
+        src = reports / name
+        if src.is_dir():
+            shutil.copytree(src, out / name, dirs_exist_ok=True)
+        elif src.is_file():
+            shutil.copy2(src, out / name)

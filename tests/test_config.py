@@ -1,0 +1,129 @@
+"""The params schema: defaults, clear errors, cross-field checks, and docs that match."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ganbench import config
+from ganbench.cli import main as cli_main
+from ganbench.config import ParamsError, VariantParams, load_all, load_section, validate_section
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path, data) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def variant(**spec):
+    return validate_section(VariantParams, spec, "variants.t")
+
+
+def test_repository_params_are_valid():
+    params = load_all(ROOT / "params.yaml")
+    assert set(params["variants"]) == {"gan", "dcgan", "cgan", "wgan", "wgan_gp", "vae"}
+
+
+def test_defaults_fill_missing_keys(tmp_path):
+    data = load_section("data", write(tmp_path, {"data": {"source": "digits"}}))
+    assert (data.source, data.image_size, data.channels, data.seed) == ("digits", 28, 1, 0)
+
+
+def test_unknown_source_names_key_and_allowed_values(tmp_path):
+    with pytest.raises(ParamsError) as err:
+        load_section("data", write(tmp_path, {"data": {"source": "nope"}}))
+    message = str(err.value)
+    assert "data.source" in message and "'nope'" in message
+    for source in config.SOURCES:
+        assert source in message
+
+
+def test_unknown_key_suggests_nearest(tmp_path):
+    with pytest.raises(ParamsError, match=r"unknown key 'variants.a.lr_gg'.*did you mean 'lr_g'"):
+        load_section("variants", write(tmp_path, {"variants": {"a": {"lr_gg": 0.1}}}))
+
+
+def test_unknown_section_suggests_nearest(tmp_path):
+    with pytest.raises(ParamsError, match=r"unknown section 'variant'.*did you mean 'variants'"):
+        load_all(write(tmp_path, {"variant": {}, "variants": {"a": {}}}))
+
+
+@pytest.mark.parametrize("spec, pattern", [
+    ({"lr_g": -1}, r"variants.t.lr_g = -1: must be a number > 0"),
+    ({"lr_g": "fast"}, r"variants.t.lr_g = 'fast': must be a number"),
+    ({"epochs": 2.5}, r"variants.t.epochs = 2.5: must be an integer >= 1"),
+    ({"conditional": "yes"}, r"variants.t.conditional = 'yes': must be true or false"),
+    ({"betas": [0.5]}, r"variants.t.betas = \[0.5\]: must be a pair of numbers"),
+    ({"betas": [0.5, 1.0]}, r"variants.t.betas\[1\] = 1.0: must be a pair of numbers \[a, b\] >= 0 and < 1"),
+    ({"arch": "resnet"}, r"variants.t.arch = 'resnet' is not allowed.*mlp, dcgan, vae"),
+    ({"ema": 1.0}, r"variants.t.ema = 1.0: must be a number > 0 and < 1, or null"),
+    ({"label_smoothing": 0.7}, r"label_smoothing = 0.7: must be a number >= 0 and < 0.5"),
+])
+def test_bad_values_name_key_value_and_range(spec, pattern):
+    with pytest.raises(ParamsError, match=pattern):
+        variant(**spec)
+
+
+@pytest.mark.parametrize("spec, pattern", [
+    ({"weight_clip": 0.01}, r"weight_clip needs loss: wasserstein"),
+    ({"arch": "vae", "loss": "hinge"}, r"a vae is trained on the ELBO"),
+    ({"arch": "vae", "gradient_penalty": 10}, r"gradient_penalty need a discriminator"),
+    ({"loss": "elbo"}, r"'elbo' needs arch: vae"),
+    ({"loss": "wasserstein"}, r"needs a Lipschitz constraint"),
+    ({"loss": "wasserstein", "weight_clip": 0.01, "gradient_penalty": 10}, r"use one"),
+    ({"loss": "hinge", "label_smoothing": 0.1}, r"label_smoothing applies to the cross-entropy"),
+])
+def test_nonsense_combinations_are_rejected(spec, pattern):
+    with pytest.raises(ParamsError, match=pattern):
+        variant(**spec)
+
+
+def test_loss_default_resolves_per_arch():
+    assert variant(arch="vae").objective == "elbo"
+    assert variant(arch="dcgan").objective == "nonsaturating"
+
+
+@pytest.mark.parametrize("name", ["judge", "real", "9lives", "a-b", "<script>"])
+def test_variant_names_must_be_safe_and_unreserved(tmp_path, name):
+    with pytest.raises(ParamsError, match=f"variants.{name}"):
+        load_section("variants", write(tmp_path, {"variants": {name: {}}}))
+
+
+def test_gate_tolerances_validated(tmp_path):
+    path = write(tmp_path, {"gate": {"tolerances": {"fidd": {"rel": 0.1}}}})
+    with pytest.raises(ParamsError, match=r"unknown metric 'fidd'.*did you mean 'fid'"):
+        load_section("gate", path)
+    gate = load_section("gate", write(tmp_path, {"gate": {"tolerances": {"fid": {"abs": 2}}}}))
+    assert gate.tolerances == {"fid": {"rel": 0.0, "abs": 2.0}}
+
+
+def test_primary_metric_checked(tmp_path):
+    with pytest.raises(ParamsError, match=r"report.primary_metric = 'judge.fdi'.*judge.fid"):
+        load_section("report", write(tmp_path, {"report": {"primary_metric": "judge.fdi"}}))
+
+
+def test_malformed_yaml_is_a_params_error(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("data: [unclosed\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_all(path)
+
+
+def test_check_params_cli(tmp_path, capsys):
+    assert cli_main(["check-params", "--params", str(ROOT / "params.yaml")]) == 0
+    assert "OK" in capsys.readouterr().out
+    bad = write(tmp_path, {"data": {"source": "nope"}, "variants": {"a": {}}})
+    assert cli_main(["check-params", "--params", str(bad)]) == 2
+    assert "data.source" in capsys.readouterr().err
+
+
+def test_readme_params_reference_is_generated_from_schema():
+    """The README's reference section must equal `ganbench params-doc` (docs that match)."""
+    readme = (ROOT / "README.md").read_text()
+    assert config.params_reference_markdown() in readme, \
+        "README params reference is stale: paste the output of `ganbench params-doc`"
