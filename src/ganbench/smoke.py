@@ -2,7 +2,7 @@
 
 ``ganbench smoke`` copies the project (the files git tracks, plus untracked files it does not
 ignore) into a temporary git repository, applies ``smoke.yaml`` on top of ``params.yaml``, runs
-``dvc repro`` there with MLflow pointed at that copy, and copies the reports back into
+``dvc repro`` there with MLflow pointed at that copy's own store, and copies the reports back into
 ``--out`` (default ``smoke-reports/``). The user's workspace outputs, DVC cache, ``dvc.lock``
 and MLflow database are never touched.
 """
@@ -84,8 +84,12 @@ def run_smoke(root: Path, out: Path, keep: bool = False) -> int:
         except ParamsError as exc:
             raise ParamsError(f"{SMOKE_FILE} applied to params.yaml: {exc}") from None
         init_repo(work)
-        env = {k: v for k, v in os.environ.items() if k not in ("DVC_ROOT", "DVC_EXP_NAME")}
-        env.setdefault("MLFLOW_EXPERIMENT_NAME", "ganbench-smoke")
+        # MLflow logs into the copy's own store: smoke runs never reach the user's runs.
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("DVC_ROOT", "DVC_EXP_NAME", "MLFLOW_TRACKING_URI")}
+        env["MLFLOW_EXPERIMENT_NAME"] = "ganbench-smoke"
+        # stages run `python ...` through the shell: make that this interpreter
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         dvc = Path(sys.executable).with_name("dvc")
         start = time.monotonic()
         code = subprocess.run([str(dvc) if dvc.exists() else "dvc", "repro"], cwd=work,
