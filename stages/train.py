@@ -27,7 +27,7 @@ def main() -> None:
     from ganbench.tracking_buffer import MetricBuffer
 
     settings = dataclasses.asdict(cfg)
-    stamp = fingerprint(settings, prepared.meta["hashes"])
+    stamp = fingerprint(settings, prepared.meta["sha256"])
     out = Path("models") / variant
     cache = project_root() / ".ganbench-cache" / "checkpoints"
     with atomic_dir(out / "weights") as weights:
