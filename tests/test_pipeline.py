@@ -29,7 +29,7 @@ TINY_PARAMS = {
     "eval": {"backbones": ["judge"], "kid_subsets": 5, "kid_subset_size": 50, "prdc_k": 3},
     "report": {"primary_metric": "judge.fid"},
     "variants": {
-        "plain": {"arch": "dcgan", "epochs": 1, "width": 8, "z_dim": 8},
+        "plain": {"arch": "dcgan", "epochs": 1, "width": 8, "z_dim": 8, "lr_g": 0.0002},
         "cond": {"arch": "dcgan", "conditional": True, "epochs": 1, "width": 8, "z_dim": 8},
     },
 }

@@ -116,7 +116,8 @@ def resume_variant_run(weights_dir: str | Path, stage: str) -> Iterator[Any]:
     run_id = read_json(run_file)["run_id"]
     _configure()
     with mlflow.start_run(run_id=run_id) as run:
-        mlflow.set_tag(f"dvc_stage_{stage}", "done")
+        # MLflow tag keys may not contain "@": "evaluate@cgan" -> "dvc_stage.evaluate"
+        mlflow.set_tag(f"dvc_stage.{stage.split('@')[0]}", stage)
         yield run
 
 

@@ -1,0 +1,81 @@
+"""Model families: one module each; ``build_models`` turns a variant's params into networks.
+
+Shared interface:
+
+- ``generator(z (N, z_dim), labels (N,) int64 | None) -> images (N, C, H, W)`` in [-1, 1];
+  conditional generators require labels.
+- ``discriminator(x, labels=None, return_features=False) -> logits (N,)`` (raw, before any
+  sigmoid), or ``(logits, features)`` with the per-sample penultimate features (before the
+  minibatch-discrimination layer) for feature matching.
+- the vae has no discriminator; its decoder is the generator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ganbench.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from ganbench.models.mlp import MLPDiscriminator, MLPGenerator
+from ganbench.models.vae import VAE
+
+__all__ = ["GanModels", "build_models", "count_parameters", "has_batchnorm"]
+
+
+@dataclass
+class GanModels:
+    """The networks of one variant. ``vae`` is set (and ``discriminator`` None) for arch vae."""
+
+    generator: nn.Module
+    discriminator: nn.Module | None = None
+    vae: nn.Module | None = None
+
+    def to(self, device: torch.device) -> "GanModels":
+        for module in (self.vae or self.generator, self.discriminator):
+            if module is not None:
+                module.to(device)
+        return self
+
+    def trainable(self) -> dict[str, nn.Module]:
+        """The modules that own optimisers and checkpoint entries."""
+        if self.vae is not None:
+            return {"vae": self.vae}
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+
+def build_models(cfg, image_shape: tuple[int, int, int], num_classes: int) -> GanModels:
+    """Networks for ``cfg`` (a ``VariantParams``) on data of ``image_shape = (C, H, W)``.
+
+    Weights are initialised from the global torch RNG: seed it first
+    (``ganbench.seeding.seed_everything``). ``num_classes`` matters only when conditional.
+    """
+    image_shape = tuple(int(s) for s in image_shape)
+    if len(image_shape) != 3:
+        raise ValueError(f"image_shape must be (C, H, W), got {image_shape}")
+    classes = int(num_classes) if cfg.conditional else 0
+    if cfg.conditional and classes < 1:
+        raise ValueError("a conditional variant needs num_classes >= 1")
+    if cfg.arch == "mlp":
+        return GanModels(
+            MLPGenerator(cfg.z_dim, image_shape, cfg.width, classes),
+            MLPDiscriminator(image_shape, cfg.width, classes, cfg.minibatch_discrimination))
+    if cfg.arch == "dcgan":
+        norm = "layer" if cfg.gradient_penalty > 0 else "batch"
+        return GanModels(
+            DCGANGenerator(cfg.z_dim, image_shape, cfg.width, classes),
+            DCGANDiscriminator(image_shape, cfg.width, classes, norm,
+                               cfg.minibatch_discrimination))
+    if cfg.arch == "vae":
+        vae = VAE(cfg.z_dim, image_shape, cfg.width, classes)
+        return GanModels(vae.decoder, None, vae)
+    raise ValueError(f"unknown arch {cfg.arch!r}")
+
+
+def count_parameters(module: nn.Module | None) -> int | None:
+    return None if module is None else sum(p.numel() for p in module.parameters())
+
+
+def has_batchnorm(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())

@@ -1,0 +1,168 @@
+"""Fixed-seed samples of a trained generator, sample grids and latent interpolation strips.
+
+Noise (and the interpolation end points) come from a CPU ``torch.Generator`` seeded with the
+``sample.seed`` param and are drawn all at once, so the latent codes do not depend on the
+device or on the batch size. Conditional variants get class-balanced labels ``0..K-1``
+repeating (``i % K`` for sample ``i``); unconditional variants get no labels (None).
+PNG files are written by Pillow with no metadata (no timestamps): identical images give
+identical bytes.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from ganbench.config import VariantParams, validate_section
+from ganbench.errors import InputError
+from ganbench.images import signed_to_uint8
+from ganbench.io import atomic_file, read_json
+from ganbench.models import build_models
+
+MODEL_FILE = "model.json"
+GENERATOR_FILE = "generator.pt"
+GENERATOR_EMA_FILE = "generator_ema.pt"
+GRID_PADDING = 2  # pixels between tiles (black)
+
+
+def load_generator(weights_dir: str | Path, device: torch.device | str = "cpu",
+                   use_ema: bool = True) -> tuple[nn.Module, dict]:
+    """The trained generator in eval mode on ``device``, and ``model.json`` as a dict.
+
+    With ``use_ema`` and EMA weights present (``model.json`` ``"ema": true``), loads
+    ``generator_ema.pt``; else ``generator.pt``. The returned info is model.json plus
+    ``"ema_used"`` (bool) and ``"weights_file"``.
+    """
+    weights_dir = Path(weights_dir)
+    path = weights_dir / MODEL_FILE
+    if not path.is_file():
+        raise InputError(f"{path}: missing; the train stage writes it (rerun dvc repro)")
+    info = read_json(path)
+    cfg = validate_section(VariantParams, info["params"], f"{path} params")
+    ema = bool(use_ema and info.get("ema") and (weights_dir / GENERATOR_EMA_FILE).is_file())
+    name = GENERATOR_EMA_FILE if ema else GENERATOR_FILE
+    if not (weights_dir / name).is_file():
+        raise InputError(f"{weights_dir / name}: missing; rerun the train stage")
+    generator = build_models(cfg, tuple(info["image_shape"]), info["num_classes"]).generator
+    state = torch.load(weights_dir / name, map_location="cpu", weights_only=True)
+    generator.load_state_dict(state)
+    generator.to(torch.device(device)).eval().requires_grad_(False)
+    return generator, {**info, "ema_used": ema, "weights_file": name}
+
+
+def balanced_labels(n: int, num_classes: int) -> np.ndarray:
+    """``0, 1, ..., K-1, 0, 1, ...``: class-balanced (counts differ by at most one)."""
+    return (np.arange(n) % num_classes).astype(np.int64)
+
+
+@torch.no_grad()
+def _decode(generator: nn.Module, z: torch.Tensor, labels: np.ndarray | None,
+            device: torch.device, batch_size: int) -> np.ndarray:
+    device = torch.device(device)
+    out = []
+    for start in range(0, z.shape[0], batch_size):
+        zb = z[start:start + batch_size].to(device)
+        yb = None if labels is None else torch.as_tensor(labels[start:start + batch_size]).to(device)
+        out.append(signed_to_uint8(generator(zb, yb).float()).cpu())
+    if not out:
+        shape = getattr(generator, "image_shape", (1, 1, 1))
+        return np.zeros((0, *shape), np.uint8)
+    return torch.cat(out).numpy()
+
+
+def generate(generator: nn.Module, info: dict, n: int, seed: int,
+             device: torch.device | str = "cpu",
+             batch_size: int = 500) -> tuple[np.ndarray, np.ndarray | None]:
+    """``n`` images (uint8 N x C x H x W) and their labels (int64, None when unconditional).
+
+    ``z ~ N(0, I)`` from ``torch.Generator().manual_seed(seed)`` on the CPU, all ``n`` drawn
+    at once.
+    """
+    rng = torch.Generator().manual_seed(int(seed))
+    z = torch.randn(n, int(info["z_dim"]), generator=rng)
+    labels = balanced_labels(n, int(info["num_classes"])) if info["conditional"] else None
+    return _decode(generator, z, labels, device, batch_size), labels
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation (White 2016) between rows ``a`` and ``b`` at fractions ``t``."""
+    a_n, b_n = a / a.norm(), b / b.norm()
+    omega = torch.arccos((a_n * b_n).sum().clamp(-1.0, 1.0))
+    t = t[:, None]
+    if float(omega.sin().abs()) < 1e-6:
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / omega.sin()
+
+
+def interpolation(generator: nn.Module, info: dict, steps: int, seed: int,
+                  device: torch.device | str = "cpu",
+                  path: str | Path | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """A latent interpolation: slerp between two seeded codes in ``steps`` images per row.
+
+    Unconditional: one row. Conditional: up to 4 rows with the same two codes and one fixed
+    class per row (classes spread over 0..K-1), showing that the label, not z, sets the class.
+    Returns ``(images (rows*steps, C, H, W) uint8, labels | None)``; with ``path``, also
+    saves them as a PNG with ``steps`` columns.
+    """
+    rng = torch.Generator().manual_seed(int(seed))
+    ends = torch.randn(2, int(info["z_dim"]), generator=rng)
+    line = slerp(ends[0], ends[1], torch.linspace(0.0, 1.0, steps))
+    labels = None
+    if info["conditional"]:
+        k = int(info["num_classes"])
+        classes = np.unique(np.linspace(0, k - 1, min(4, k)).round().astype(np.int64))
+        labels = np.repeat(classes, steps)
+        line = line.repeat(len(classes), 1)
+    images = _decode(generator, line, labels, device, 500)
+    if path is not None:
+        save_grid(images, path, columns=steps)
+    return images, labels
+
+
+def grid_image(images: np.ndarray, columns: int = 10, labels: np.ndarray | None = None,
+               max_rows: int | None = None) -> np.ndarray:
+    """Tile uint8 N x C x H x W images into one H' x W' (x 3) uint8 array.
+
+    With ``labels`` (conditional samples), one row per class holding that class's first
+    ``columns`` images. Otherwise the first ``columns * max_rows`` images, row by row
+    (``max_rows`` defaults to ``columns``: a square grid).
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 N x C x H x W, got {images.dtype} {images.shape}")
+    n, c, h, w = images.shape
+    if labels is not None:
+        labels = np.asarray(labels)
+        rows = [images[labels == k][:columns] for k in np.unique(labels)]
+    else:
+        max_rows = columns if max_rows is None else max_rows
+        keep = images[:columns * max_rows]
+        rows = [keep[i:i + columns] for i in range(0, len(keep), columns)]
+    rows = rows or [images[:0]]
+    p = GRID_PADDING
+    canvas = np.zeros((c, p + len(rows) * (h + p), p + columns * (w + p)), np.uint8)
+    for r, row in enumerate(rows):
+        for col, tile in enumerate(row):
+            top, left = p + r * (h + p), p + col * (w + p)
+            canvas[:, top:top + h, left:left + w] = tile
+    return canvas[0] if c == 1 else np.moveaxis(canvas[:3], 0, -1)
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """PNG bytes of an H x W (gray) or H x W x 3 (RGB) uint8 array, without metadata."""
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", optimize=False, compress_level=6)
+    return buffer.getvalue()
+
+
+def save_grid(images: np.ndarray, path: str | Path, columns: int = 10,
+              labels: np.ndarray | None = None) -> None:
+    """Save a sample grid as a PNG (one row per class when ``labels`` is given), atomically."""
+    data = png_bytes(grid_image(images, columns, labels))
+    with atomic_file(path, "wb") as handle:
+        handle.write(data)
