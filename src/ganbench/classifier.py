@@ -13,7 +13,6 @@ inputs it is bit-for-bit deterministic on the CPU.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -26,8 +25,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from ganbench.backbones.base import file_sha256
 from ganbench.config import JudgeParams
 from ganbench.errors import InputError
+from ganbench.images import uint8_to_signed
 from ganbench.io import atomic_dir, atomic_file, write_json
 from ganbench.seeding import seed_everything
 
@@ -79,11 +80,6 @@ class JudgeNet(nn.Module):
         return self.head(self.body(x))
 
 
-def _to_input(images_u8: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] -> float32 [-1, 1] on the images' device (see ganbench.images)."""
-    return images_u8.to(torch.float32).div_(127.5).sub_(1.0)
-
-
 def _check_inputs(images_u8, labels,
                   num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     images = np.asarray(images_u8)
@@ -131,7 +127,7 @@ def train_classifier(images_u8, labels, num_classes: int, params: JudgeParams,
             index = order[step * params.batch_size:(step + 1) * params.batch_size]
             if len(index) < 2:  # BatchNorm needs two images; a lone last image is skipped
                 continue
-            logits = model(_to_input(x_all[index]))
+            logits = model(uint8_to_signed(x_all[index]))
             loss = F.cross_entropy(logits, y_all[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -156,7 +152,7 @@ def predict(model: JudgeNet, images_u8, device: torch.device | str = "cpu",
     model.eval()
     features, logits = [], []
     for start in range(0, len(images), batch_size):
-        x = _to_input(torch.from_numpy(images[start:start + batch_size]).to(device))
+        x = uint8_to_signed(torch.from_numpy(images[start:start + batch_size]).to(device))
         f = model.features(x)
         features.append(f.double().cpu().numpy())
         logits.append(model.head(f).double().cpu().numpy())
@@ -219,8 +215,7 @@ JUDGE_FILE = "judge.json"
 
 def weights_version(path: str | Path) -> str:
     """``judge-cnn sha256:<first 8 hex of the weights file>``: names the exact weights."""
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    return f"{ARCHITECTURE} sha256:{digest[:8]}"
+    return f"{ARCHITECTURE} sha256:{file_sha256(path)[:8]}"
 
 
 def run_judge(params: JudgeParams, prepared, judge_dir: str | Path, report_path: str | Path,

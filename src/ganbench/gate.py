@@ -30,6 +30,7 @@ from typing import Any, Mapping
 from ganbench.config import (BACKBONE_METRICS, PARAMS_FILE, VARIANT_METRICS, GateParams,
                              ParamsError, load_section)
 from ganbench.errors import InputError
+from ganbench.report.collect import direction, flat_metrics
 
 DEFAULT_METRICS = "reports/metrics.json"
 PASS, BETTER, NEW, NA = "ok", "better", "new", "n/a"
@@ -69,21 +70,6 @@ class Check:
 def base_metric(metric: str) -> str:
     """``judge.fid`` -> ``fid``; ``tstr_accuracy`` stays."""
     return metric if metric in VARIANT_METRICS else metric.rsplit(".", 1)[-1]
-
-
-def metric_direction(metric: str) -> int:
-    base = base_metric(metric)
-    return BACKBONE_METRICS.get(base) or VARIANT_METRICS.get(base) or 0
-
-
-def flat_metrics(entry: Mapping) -> dict[str, Any]:
-    """One variant's gated metrics, ``{"judge.fid": 12.3, ..., "tstr_accuracy": 0.91}``.
-
-    Keys absent from the file are absent here; null values stay None; ``"tstr": null`` (an
-    unconditional variant) gives both TSTR keys as None (not applicable, not missing).
-    """
-    from ganbench.report.collect import flat_metrics as flat
-    return flat(entry)
 
 
 def parse_metrics(text: str, source: str) -> dict[str, dict]:
@@ -193,7 +179,7 @@ def _number(value) -> float | None:
 
 
 def compare_metric(variant: str, metric: str, old, new, tolerance: Tolerance) -> Check:
-    sign = metric_direction(metric)
+    sign = direction(metric)
     old_n, new_n = _number(old), _number(new)
     if old_n is None:
         if new_n is None:
