@@ -127,13 +127,3 @@ def test_readme_params_reference_is_generated_from_schema():
     readme = (ROOT / "README.md").read_text()
     assert config.params_reference_markdown() in readme, \
         "README params reference is stale: paste the output of `ganbench params-doc`"
-
-
-def test_smoke_overrides_give_valid_params(tmp_path):
-    from ganbench.smoke import merge_overrides
-
-    merged = merge_overrides(config.read_params(ROOT / "params.yaml"),
-                             yaml.safe_load((ROOT / "smoke.yaml").read_text()))
-    params = load_all(write(tmp_path, merged))
-    assert params["data"].source == "digits"
-    assert all(v.epochs == 1 for v in params["variants"].values())

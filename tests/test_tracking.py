@@ -63,14 +63,3 @@ def test_variant_run_is_created_reopened_and_tagged(tmp_path, monkeypatch):
 def test_fingerprint_is_stable_and_sensitive():
     assert tracking.fingerprint({"a": 1, "b": 2}) == tracking.fingerprint({"b": 2, "a": 1})
     assert tracking.fingerprint({"a": 1}) != tracking.fingerprint({"a": 2})
-
-
-def test_smoke_overrides_merge_into_every_variant():
-    from ganbench.smoke import merge_overrides
-
-    params = {"data": {"source": "mnist5k", "seed": 3}, "variants": {"a": {"epochs": 9}, "b": {}}}
-    merged = merge_overrides(params, {"data": {"source": "digits"},
-                                      "every_variant": {"epochs": 1}})
-    assert merged["data"] == {"source": "digits", "seed": 3}
-    assert merged["variants"] == {"a": {"epochs": 1}, "b": {"epochs": 1}}
-    assert params["variants"]["a"] == {"epochs": 9}

@@ -29,6 +29,11 @@ def check_params(path: str) -> int:
     return 0
 
 
+def _names(text: str) -> list[str]:
+    """``a,b`` -> ``["a", "b"]`` (blanks dropped)."""
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="ganbench", description=__doc__)
@@ -41,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
                            "in a temporary copy of the project")
     smoke.add_argument("--out", default="smoke-reports", help="where the reports are copied")
     smoke.add_argument("--keep", action="store_true", help="keep the temporary copy")
+    which = smoke.add_mutually_exclusive_group()
+    which.add_argument("--variants", type=_names, metavar="NAME[,NAME...]",
+                       help="run these variants instead of smoke.yaml's only_variants")
+    which.add_argument("--all-variants", action="store_true",
+                       help="run every variant of params.yaml (slower: ~25 s each on 2 cores)")
 
     if argv and argv[0] == "gate":
         from ganbench import gate
@@ -54,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "smoke":
         from ganbench.smoke import run_smoke
         try:
-            return run_smoke(Path.cwd(), Path(args.out), keep=args.keep)
+            return run_smoke(Path.cwd(), Path(args.out), keep=args.keep, only=args.variants,
+                             all_variants=args.all_variants)
         except ParamsError as exc:
             print(f"ganbench smoke: error: {exc}", file=sys.stderr)
             return 2

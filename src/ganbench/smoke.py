@@ -5,6 +5,10 @@ ignore) into a temporary git repository, applies ``smoke.yaml`` on top of ``para
 ``dvc repro`` there with MLflow pointed at that copy's own store, and copies the reports back into
 ``--out`` (default ``smoke-reports/``). The user's workspace outputs, DVC cache, ``dvc.lock``
 and MLflow database are never touched.
+
+Every stage costs a Python process that imports torch and MLflow (5-10 s on a 2-core CPU,
+whatever the settings), so ``only_variants`` in ``smoke.yaml`` keeps a few variants that
+together reach every architecture and loss family; ``--all-variants`` keeps them all.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from ganbench.config import ParamsError, load_all, read_params
 
 SMOKE_FILE = "smoke.yaml"
 EVERY_VARIANT = "every_variant"
+ONLY_VARIANTS = "only_variants"
 REPORT_FILES = ("metrics.json", "summary.md", "index.html", "judge.json", "figures")
 
 
@@ -42,16 +47,42 @@ def copy_project(root: Path, dest: Path) -> None:
         shutil.copy2(root / rel, target)
 
 
-def merge_overrides(params: dict, overrides: dict) -> dict:
-    """Deep-merge ``overrides`` into ``params``; ``every_variant`` applies to each variant."""
+def merge_overrides(params: dict, overrides: dict, only: list[str] | None = None,
+                    all_variants: bool = False) -> dict:
+    """Deep-merge ``overrides`` into ``params``; ``every_variant`` applies to each variant.
+
+    The variants kept are ``only`` when given, else every one with ``all_variants``, else the
+    overrides' ``only_variants`` list (every one when it is absent).
+    """
     merged = copy.deepcopy(params)
     overrides = dict(overrides)
     every = overrides.pop(EVERY_VARIANT, None) or {}
+    listed = overrides.pop(ONLY_VARIANTS, None)
     _deep_update(merged, overrides)
-    for spec in (merged.get("variants") or {}).values():
+    variants = merged.get("variants") or {}
+    if only is not None:
+        keep, where = only, "--variants"
+    elif listed is not None and not all_variants:
+        keep, where = listed, f"{SMOKE_FILE}: {ONLY_VARIANTS}"
+    else:
+        keep, where = list(variants), None
+    if where is not None:
+        merged["variants"] = variants = _select(variants, keep, where)
+    for spec in variants.values():
         if isinstance(spec, dict):
             _deep_update(spec, every)
     return merged
+
+
+def _select(variants: dict, keep, where: str) -> dict:
+    """The variants named in ``keep`` (in params order); unknown or no names are an error."""
+    if not isinstance(keep, list) or not keep or not all(isinstance(k, str) for k in keep):
+        raise ParamsError(f"{where} must be a non-empty list of variant names, got {keep!r}")
+    unknown = [k for k in keep if k not in variants]
+    if unknown:
+        raise ParamsError(f"{where} names {', '.join(map(repr, unknown))}, not in params.yaml "
+                          f"variants (there: {', '.join(variants) or 'none'})")
+    return {name: spec for name, spec in variants.items() if name in keep}
 
 
 def _deep_update(base: dict, extra: dict) -> None:
@@ -70,11 +101,14 @@ def init_repo(path: Path) -> None:
         subprocess.run(["git", *args], cwd=path, check=True, env=env, capture_output=True)
 
 
-def run_smoke(root: Path, out: Path, keep: bool = False) -> int:
-    """Run the smoke pipeline; returns dvc's exit code."""
+def run_smoke(root: Path, out: Path, keep: bool = False, only: list[str] | None = None,
+              all_variants: bool = False) -> int:
+    """Run the smoke pipeline; returns dvc's exit code. ``only``/``all_variants``: see
+    :func:`merge_overrides`."""
     smoke_path = root / SMOKE_FILE
     overrides = yaml.safe_load(smoke_path.read_text()) or {}
-    params = merge_overrides(read_params(root / "params.yaml"), overrides)
+    params = merge_overrides(read_params(root / "params.yaml"), overrides, only, all_variants)
+    print(f"ganbench smoke: variants {', '.join(params['variants'])}", file=sys.stderr)
     work = Path(tempfile.mkdtemp(prefix="ganbench-smoke-"))
     try:
         copy_project(root, work)

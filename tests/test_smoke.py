@@ -1,0 +1,67 @@
+"""The smoke configuration: overrides, the variant subset, and its errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ganbench.cli import main as cli_main
+from ganbench.config import ParamsError, load_all, read_params
+from ganbench.smoke import merge_overrides
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = {"data": {"source": "mnist5k", "seed": 3},
+          "variants": {"a": {"epochs": 9}, "b": {}, "c": {"epochs": 2}}}
+
+
+def test_overrides_merge_into_every_variant():
+    merged = merge_overrides(PARAMS, {"data": {"source": "digits"},
+                                      "every_variant": {"epochs": 1}})
+    assert merged["data"] == {"source": "digits", "seed": 3}
+    assert merged["variants"] == {"a": {"epochs": 1}, "b": {"epochs": 1}, "c": {"epochs": 1}}
+    assert PARAMS["variants"]["a"] == {"epochs": 9}
+
+
+def test_only_variants_keeps_the_listed_ones_in_params_order():
+    overrides = {"only_variants": ["c", "a"], "every_variant": {"epochs": 1}}
+    assert list(merge_overrides(PARAMS, overrides)["variants"]) == ["a", "c"]
+    assert list(merge_overrides(PARAMS, overrides, only=["b"])["variants"]) == ["b"]
+    assert list(merge_overrides(PARAMS, overrides, all_variants=True)["variants"]) == \
+        ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("listed, pattern", [
+    (["a", "nope"], r"only_variants names 'nope', not in params.yaml variants \(there: a, b, c\)"),
+    ([], r"only_variants must be a non-empty list of variant names"),
+    ("a", r"only_variants must be a non-empty list"),
+])
+def test_bad_only_variants_are_rejected(listed, pattern):
+    with pytest.raises(ParamsError, match=pattern):
+        merge_overrides(PARAMS, {"only_variants": listed})
+
+
+def test_repository_smoke_config_is_valid_and_covers_every_architecture(tmp_path):
+    params = read_params(ROOT / "params.yaml")
+    merged = merge_overrides(params, yaml.safe_load((ROOT / "smoke.yaml").read_text()))
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(merged))
+    smoke, full = load_all(path), load_all(ROOT / "params.yaml")
+    assert smoke["data"].source == "digits"
+    kept = smoke["variants"].values()
+    assert all(v.epochs == 1 for v in kept)
+    assert 0 < len(kept) < len(full["variants"])
+    assert {v.arch for v in kept} == {v.arch for v in full["variants"].values()}
+    assert any(v.conditional for v in kept) and any(v.gradient_penalty for v in kept)
+    assert {"minimax", "wasserstein", "elbo"} <= {v.objective for v in kept}
+
+
+def test_cli_names_an_unknown_variant_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "out"
+    assert cli_main(["smoke", "--variants", "gan,nope", "--out", str(out)]) == 2
+    assert "--variants names 'nope'" in capsys.readouterr().err
+    assert not out.exists()
+    with pytest.raises(SystemExit):
+        cli_main(["smoke", "--variants", "gan", "--all-variants"])
