@@ -107,6 +107,18 @@ def test_primary_metric_checked(tmp_path):
         load_section("report", write(tmp_path, {"report": {"primary_metric": "judge.fdi"}}))
 
 
+def test_exponent_floats_read_as_numbers_like_dvc(tmp_path):
+    """YAML 1.2 (DVC's ruamel) reads 1e-4 as a float; PyYAML's YAML 1.1 would give a string."""
+    path = tmp_path / "params.yaml"
+    path.write_text("variants:\n  g:\n    arch: dcgan\n    lr_g: 1e-4\n    lr_d: 2E-04\n"
+                    "    ema: 9.99e-1\n    label_smoothing: '1e-1'\n")
+    with pytest.raises(ParamsError, match=r"label_smoothing = '1e-1'"):
+        load_all(path)  # a quoted value stays a string
+    path.write_text(path.read_text().replace("    label_smoothing: '1e-1'\n", ""))
+    spec = load_all(path)["variants"]["g"]
+    assert (spec.lr_g, spec.lr_d, spec.ema) == (1e-4, 2e-4, 0.999)
+
+
 def test_malformed_yaml_is_a_params_error(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("data: [unclosed\n")

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from ganbench.yaml12 import load_yaml
+
 PARAMS_FILE = "params.yaml"
 
 SOURCES = ("mnist5k", "digits", "mnist", "fashion_mnist", "cifar10", "folder")
@@ -428,7 +430,7 @@ def read_params(path: str | Path = PARAMS_FILE) -> dict:
     if not path.is_file():
         raise ParamsError(f"{path}: no such params file")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
     raw = {} if raw is None else raw

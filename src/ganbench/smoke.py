@@ -25,6 +25,7 @@ from pathlib import Path
 import yaml
 
 from ganbench.config import ParamsError, load_all, read_params
+from ganbench.yaml12 import load_yaml
 
 SMOKE_FILE = "smoke.yaml"
 EVERY_VARIANT = "every_variant"
@@ -106,7 +107,7 @@ def run_smoke(root: Path, out: Path, keep: bool = False, only: list[str] | None 
     """Run the smoke pipeline; returns dvc's exit code. ``only``/``all_variants``: see
     :func:`merge_overrides`."""
     smoke_path = root / SMOKE_FILE
-    overrides = yaml.safe_load(smoke_path.read_text()) or {}
+    overrides = load_yaml(smoke_path.read_text()) or {}
     params = merge_overrides(read_params(root / "params.yaml"), overrides, only, all_variants)
     print(f"ganbench smoke: variants {', '.join(params['variants'])}", file=sys.stderr)
     work = Path(tempfile.mkdtemp(prefix="ganbench-smoke-"))
