@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from ganbench.errors import DeviceError
 
-class DeviceError(RuntimeError):
-    """A device was asked for by name and is not available on this machine."""
+__all__ = ["DeviceError", "autocast", "pick_device"]
 
 
 def pick_device(name: str = "auto") -> torch.device:

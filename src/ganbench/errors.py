@@ -3,3 +3,7 @@
 
 class InputError(RuntimeError):
     """A missing, unreadable or inconsistent input file or dataset."""
+
+
+class DeviceError(RuntimeError):
+    """A device was asked for by name and is not available on this machine."""

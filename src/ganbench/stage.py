@@ -7,8 +7,7 @@ import sys
 from typing import Callable
 
 from ganbench.config import ParamsError
-from ganbench.device import DeviceError
-from ganbench.errors import InputError
+from ganbench.errors import DeviceError, InputError  # not ganbench.device: no torch import here
 
 USER_ERRORS = (ParamsError, InputError, DeviceError)
 
