@@ -50,7 +50,7 @@ def test_repository_smoke_config_is_valid_and_covers_every_architecture(tmp_path
     smoke, full = load_all(path), load_all(ROOT / "params.yaml")
     assert smoke["data"].source == "digits"
     kept = smoke["variants"].values()
-    assert all(v.epochs == 1 for v in kept)
+    assert all(v.epochs <= 5 and v.width <= 16 for v in kept)  # tiny budgets
     assert 0 < len(kept) < len(full["variants"])
     assert {v.arch for v in kept} == {v.arch for v in full["variants"].values()}
     assert any(v.conditional for v in kept) and any(v.gradient_penalty for v in kept)
