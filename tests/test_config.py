@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -105,6 +107,27 @@ def test_gate_tolerances_validated(tmp_path):
 def test_primary_metric_checked(tmp_path):
     with pytest.raises(ParamsError, match=r"report.primary_metric = 'judge.fdi'.*judge.fid"):
         load_section("report", write(tmp_path, {"report": {"primary_metric": "judge.fdi"}}))
+
+
+def test_readme_set_param_examples_name_keys_dvc_can_set():
+    """Every `dvc exp run -S key=value` in the README names a key of params.yaml (DVC rejects
+    others with "not in struct") or adds one with `+`, and every key is in the schema."""
+    params = config.read_params(ROOT / "params.yaml")
+    keys = re.findall(r"-S '?(\+?)([A-Za-z_][\w.]*)=", (ROOT / "README.md").read_text())
+    assert len(keys) >= 5
+    for plus, key in keys:
+        node, *rest = key.split(".")
+        value = params.get(node)
+        for part in rest:
+            value = value.get(part) if isinstance(value, dict) else None
+        if plus:
+            assert value is None, f"+{key}: already in params.yaml, drop the +"
+            section = "variants" if node == "variants" else node
+            fields = {f.name for f in dataclasses.fields(
+                config.VariantParams if section == "variants" else config.SECTIONS[section])}
+            assert rest[-1] in fields, f"+{key}: not a schema key"
+        else:
+            assert value is not None, f"-S {key}: not in params.yaml, DVC needs +{key}"
 
 
 def test_exponent_floats_read_as_numbers_like_dvc(tmp_path):
