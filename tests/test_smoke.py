@@ -65,3 +65,16 @@ def test_cli_names_an_unknown_variant_before_any_work(tmp_path, monkeypatch, cap
     assert not out.exists()
     with pytest.raises(SystemExit):
         cli_main(["smoke", "--variants", "gan", "--all-variants"])
+
+
+def test_project_copy_has_the_sources_but_not_the_workspace_results(tmp_path):
+    from ganbench.smoke import copy_project
+
+    copy_project(ROOT, tmp_path)
+    for rel in ("params.yaml", "dvc.yaml", "smoke.yaml", "stages/train.py",
+                "src/ganbench/smoke.py"):
+        assert (tmp_path / rel).is_file(), rel
+    assert (ROOT / "dvc.lock").is_file() and (ROOT / "reports/metrics.json").is_file()
+    assert not (tmp_path / "dvc.lock").exists()
+    assert not (tmp_path / "reports").exists()
+    assert not (tmp_path / ".venv").exists()

@@ -1,14 +1,15 @@
 """The smoke configuration: the whole pipeline on tiny settings, in a throw-away copy.
 
 ``ganbench smoke`` copies the project (the files git tracks, plus untracked files it does not
-ignore) into a temporary git repository, applies ``smoke.yaml`` on top of ``params.yaml``, runs
+ignore, minus the committed results ``dvc.lock`` and ``reports/``) into a temporary git
+repository, applies ``smoke.yaml`` on top of ``params.yaml``, runs
 ``dvc repro`` there with MLflow pointed at that copy's own store, and copies the reports back into
 ``--out`` (default ``smoke-reports/``). The user's workspace outputs, DVC cache, ``dvc.lock``
 and MLflow database are never touched.
 
 Every stage costs a Python process that imports torch and MLflow (5-10 s on a 2-core CPU,
 whatever the settings), so ``only_variants`` in ``smoke.yaml`` keeps a few variants that
-together reach every architecture and loss family; ``--all-variants`` keeps them all.
+together reach every architecture and conditioning; ``--all-variants`` keeps them all.
 """
 
 from __future__ import annotations
@@ -41,8 +42,11 @@ def project_files(root: Path) -> list[str]:
 
 
 def copy_project(root: Path, dest: Path) -> None:
-    """Copy the project's source tree (no outputs, no venv, no caches) into ``dest``."""
+    """Copy the project's source tree into ``dest``: no outputs, venv or caches, and none of
+    the workspace's committed results (``dvc.lock``, ``reports/``), so the copy starts clean."""
     for rel in project_files(root):
+        if rel == "dvc.lock" or rel.startswith("reports/"):
+            continue
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / rel, target)
