@@ -6,6 +6,7 @@ DVC's own output), what was written, and what MLflow recorded at the default sto
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ganbench.smoke import copy_project, init_repo
+from ganbench.smoke import copy_project, init_repo, run_smoke
 
 ROOT = Path(__file__).resolve().parents[1]
 DVC = str(Path(sys.executable).with_name("dvc"))
@@ -125,6 +126,29 @@ def test_same_params_give_same_metrics(repo):
     after = json.loads((repo / "reports/metrics/cond.json").read_text())
     strip = lambda m: {k: v for k, v in m.items() if k != "train"}  # noqa: E731 (wall time)
     assert strip(after) == strip(before)
+
+
+def test_smoke_runs_its_subset_in_a_copy_and_leaves_the_workspace_alone(repo, tmp_path):
+    """`ganbench smoke`: smoke.yaml's only_variants, reports copied out, and not one byte of
+    the workspace's lock, metrics, models or MLflow store changed."""
+    watched = ["dvc.lock", "reports/metrics.json", "reports/metrics/cond.json", "mlflow.db",
+               "models/cond/weights/generator.pt", "samples/plain/samples.npz"]
+    digest = lambda: {p: hashlib.sha256((repo / p).read_bytes()).hexdigest()  # noqa: E731
+                      for p in watched}
+    status = lambda: subprocess.run(["git", "status", "--porcelain"], cwd=repo,  # noqa: E731
+                                    capture_output=True, text=True, check=True).stdout
+    before, changed = digest(), status()
+    (repo / "smoke.yaml").write_text(yaml.safe_dump(
+        {"only_variants": ["cond"], "every_variant": {"epochs": 1}}))
+    try:
+        assert run_smoke(repo, tmp_path / "out") == 0
+    finally:
+        subprocess.run(["git", "checkout", "-q", "--", "smoke.yaml"], cwd=repo, check=True)
+    metrics = json.loads((tmp_path / "out/metrics.json").read_text())
+    assert list(metrics) == ["cond"] and metrics["cond"]["train"]["epochs"] == 1
+    assert (tmp_path / "out/index.html").is_file() and (tmp_path / "out/summary.md").is_file()
+    assert digest() == before
+    assert status() == changed
 
 
 def test_bad_source_fails_before_any_work(tmp_path):
