@@ -78,3 +78,28 @@ def test_project_copy_has_the_sources_but_not_the_workspace_results(tmp_path):
     assert not (tmp_path / "dvc.lock").exists()
     assert not (tmp_path / "reports").exists()
     assert not (tmp_path / ".venv").exists()
+
+
+@pytest.mark.parametrize("text, pattern", [
+    (None, r"smoke.yaml: no such file"),
+    ("data: [unclosed", r"smoke.yaml: not valid YAML"),
+    ("- a list", r"smoke.yaml: must be a mapping"),
+])
+def test_bad_smoke_file_is_a_clear_error(tmp_path, text, pattern):
+    from ganbench.smoke import read_overrides
+
+    path = tmp_path / "smoke.yaml"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(ParamsError, match=pattern):
+        read_overrides(path)
+
+
+def test_smoke_outside_a_git_work_tree_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    (tmp_path / "smoke.yaml").write_text("{}")
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    assert cli_main(["smoke", "--out", str(tmp_path / "out")]) == 2
+    assert "not a git work tree" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

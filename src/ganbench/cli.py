@@ -62,11 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(params_reference_markdown())
         return 0
     if args.command == "smoke":
+        from ganbench.errors import InputError
         from ganbench.smoke import run_smoke
         try:
             return run_smoke(Path.cwd(), Path(args.out), keep=args.keep, only=args.variants,
                              all_variants=args.all_variants)
-        except ParamsError as exc:
+        except (ParamsError, InputError) as exc:
             print(f"ganbench smoke: error: {exc}", file=sys.stderr)
             return 2
     parser.error(f"unknown command {args.command}")  # pragma: no cover

@@ -26,6 +26,7 @@ from pathlib import Path
 import yaml
 
 from ganbench.config import ParamsError, load_all, read_params
+from ganbench.errors import InputError
 from ganbench.yaml12 import load_yaml
 
 SMOKE_FILE = "smoke.yaml"
@@ -36,8 +37,12 @@ REPORT_FILES = ("metrics.json", "summary.md", "index.html", "judge.json", "figur
 
 def project_files(root: Path) -> list[str]:
     """Paths git would put in a commit of the working tree (tracked + untracked, not ignored)."""
-    out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                         cwd=root, capture_output=True, check=True).stdout
+    done = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                          cwd=root, capture_output=True)
+    if done.returncode != 0:
+        raise InputError(f"{root}: not a git work tree ({done.stderr.decode().strip()}); "
+                         "ganbench smoke copies the files git would commit")
+    out = done.stdout
     return sorted({p for p in out.decode().split("\0") if p and (root / p).is_file()})
 
 
@@ -50,6 +55,20 @@ def copy_project(root: Path, dest: Path) -> None:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / rel, target)
+
+
+def read_overrides(path: Path) -> dict:
+    """The smoke overrides file as a mapping; missing or malformed is a ParamsError."""
+    if not path.is_file():
+        raise ParamsError(f"{path}: no such file (ganbench smoke reads its overrides from it; "
+                          "an empty file runs params.yaml as it is)")
+    try:
+        overrides = load_yaml(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(overrides, dict):
+        raise ParamsError(f"{path}: must be a mapping of params sections to override")
+    return overrides
 
 
 def merge_overrides(params: dict, overrides: dict, only: list[str] | None = None,
@@ -110,10 +129,9 @@ def run_smoke(root: Path, out: Path, keep: bool = False, only: list[str] | None 
               all_variants: bool = False) -> int:
     """Run the smoke pipeline; returns dvc's exit code. ``only``/``all_variants``: see
     :func:`merge_overrides`."""
-    smoke_path = root / SMOKE_FILE
-    overrides = load_yaml(smoke_path.read_text()) or {}
+    overrides = read_overrides(root / SMOKE_FILE)
     params = merge_overrides(read_params(root / "params.yaml"), overrides, only, all_variants)
-    print(f"ganbench smoke: variants {', '.join(params['variants'])}", file=sys.stderr)
+    print(f"ganbench smoke: variants {', '.join(params.get('variants') or {})}", file=sys.stderr)
     work = Path(tempfile.mkdtemp(prefix="ganbench-smoke-"))
     try:
         copy_project(root, work)
