@@ -16,7 +16,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 help:
 	@echo "make run     - set up .venv and run the whole pipeline (dvc repro)"
 	@echo "make test    - set up .venv with dev extras and run the test suite"
-	@echo "make smoke   - the whole pipeline on tiny settings, in a temp DVC experiment"
+	@echo "make smoke   - every stage on tiny settings (smoke.yaml) in a throw-away copy, ~100 s"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
