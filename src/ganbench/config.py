@@ -424,19 +424,25 @@ SECTIONS: dict[str, type] = {
 # --------------------------------------------------------------------------- loading
 
 
-def read_params(path: str | Path = PARAMS_FILE) -> dict:
-    """Read params.yaml as a mapping; a missing or malformed file is a ParamsError."""
+def read_yaml_mapping(path: str | Path, missing: str, expected: str) -> dict:
+    """A YAML file that must hold a mapping (empty: ``{}``); any problem is a ParamsError
+    ``<path>: <missing>`` / ``not valid YAML`` / ``must be <expected>``."""
     path = Path(path)
     if not path.is_file():
-        raise ParamsError(f"{path}: no such params file")
+        raise ParamsError(f"{path}: {missing}")
     try:
         raw = load_yaml(path.read_text())
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from None
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
-        raise ParamsError(f"{path}: must be a mapping of sections")
+        raise ParamsError(f"{path}: must be {expected}")
     return raw
+
+
+def read_params(path: str | Path = PARAMS_FILE) -> dict:
+    """Read params.yaml as a mapping; a missing or malformed file is a ParamsError."""
+    return read_yaml_mapping(path, "no such params file", "a mapping of sections")
 
 
 def validate_variants(raw: Any) -> dict[str, VariantParams]:

@@ -25,9 +25,8 @@ from pathlib import Path
 
 import yaml
 
-from ganbench.config import ParamsError, load_all, read_params
+from ganbench.config import ParamsError, load_all, read_params, read_yaml_mapping
 from ganbench.errors import InputError
-from ganbench.yaml12 import load_yaml
 
 SMOKE_FILE = "smoke.yaml"
 EVERY_VARIANT = "every_variant"
@@ -59,16 +58,9 @@ def copy_project(root: Path, dest: Path) -> None:
 
 def read_overrides(path: Path) -> dict:
     """The smoke overrides file as a mapping; missing or malformed is a ParamsError."""
-    if not path.is_file():
-        raise ParamsError(f"{path}: no such file (ganbench smoke reads its overrides from it; "
-                          "an empty file runs params.yaml as it is)")
-    try:
-        overrides = load_yaml(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(overrides, dict):
-        raise ParamsError(f"{path}: must be a mapping of params sections to override")
-    return overrides
+    return read_yaml_mapping(path, "no such file (ganbench smoke reads its overrides from it; "
+                             "an empty file runs params.yaml as it is)",
+                             "a mapping of params sections to override")
 
 
 def merge_overrides(params: dict, overrides: dict, only: list[str] | None = None,
