@@ -75,16 +75,12 @@ def merge_overrides(params: dict, overrides: dict, only: list[str] | None = None
     every = overrides.pop(EVERY_VARIANT, None) or {}
     listed = overrides.pop(ONLY_VARIANTS, None)
     _deep_update(merged, overrides)
-    variants = merged.get("variants") or {}
     if only is not None:
-        keep, where = only, "--variants"
+        merged["variants"] = _select(merged.get("variants") or {}, only, "--variants")
     elif listed is not None and not all_variants:
-        keep, where = listed, f"{SMOKE_FILE}: {ONLY_VARIANTS}"
-    else:
-        keep, where = list(variants), None
-    if where is not None:
-        merged["variants"] = variants = _select(variants, keep, where)
-    for spec in variants.values():
+        merged["variants"] = _select(merged.get("variants") or {}, listed,
+                                     f"{SMOKE_FILE}: {ONLY_VARIANTS}")
+    for spec in (merged.get("variants") or {}).values():
         if isinstance(spec, dict):
             _deep_update(spec, every)
     return merged
