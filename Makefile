@@ -41,7 +41,10 @@ chromium:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); \
 	  else echo "chromium is missing: install Debian's 'chromium' package for the report test" >&2; exit 1; fi; }
 
+# params.yaml is validated before DVC reads it: a bad variant name, key or value stops here
+# with ganbench's own message (DVC would fail later, or on some names crash).
 run: install
+	$(BIN)/ganbench check-params --quiet
 	$(BIN)/dvc repro
 
 test: install-dev

@@ -17,8 +17,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def write(tmp_path, data) -> Path:
+    """A params file; one default variant is added when ``data`` names none (a whole file is
+    always validated, and it needs a variant)."""
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(data))
+    path.write_text(yaml.safe_dump({"variants": {"a": {}}, **data}))
     return path
 
 
@@ -90,10 +92,25 @@ def test_loss_default_resolves_per_arch():
     assert variant(arch="dcgan").objective == "nonsaturating"
 
 
-@pytest.mark.parametrize("name", ["judge", "real", "9lives", "a-b", "<script>"])
-def test_variant_names_must_be_safe_and_unreserved(tmp_path, name):
-    with pytest.raises(ParamsError, match=f"variants.{name}"):
+@pytest.mark.parametrize("name", ["9lives", "<script>", "my gan", "..", "x;touch pwned;echo",
+                                  "v>Makefile", "a" * 65, "é", "a/b", "-a", "_a", "a\nb"])
+def test_variant_names_must_be_safe(tmp_path, name):
+    with pytest.raises(ParamsError) as err:
         load_section("variants", write(tmp_path, {"variants": {name: {}}}))
+    message = str(err.value)
+    assert repr(name) in message and config.SAFE_NAME_PATTERN in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("name", ["judge", "real", "reference"])
+def test_reserved_variant_names_are_refused(tmp_path, name):
+    with pytest.raises(ParamsError, match=f"variants.{name}: the name is reserved"):
+        load_section("variants", write(tmp_path, {"variants": {name: {}}}))
+
+
+@pytest.mark.parametrize("name", ["a", "my-gan", "wgan_gp", "A1-b_2", "a" * 64])
+def test_safe_variant_names_are_accepted(tmp_path, name):
+    assert list(load_section("variants", write(tmp_path, {"variants": {name: {}}}))) == [name]
 
 
 def test_gate_tolerances_validated(tmp_path):
@@ -162,3 +179,69 @@ def test_readme_params_reference_is_generated_from_schema():
     readme = (ROOT / "README.md").read_text()
     assert config.params_reference_markdown() in readme, \
         "README params reference is stale: paste the output of `ganbench params-doc`"
+
+
+def test_duplicate_keys_are_refused_as_dvc_refuses_them(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("variants:\n  g:\n    lr_g: 0.1\n    epochs: 2\n    lr_g: 0.2\n")
+    with pytest.raises(ParamsError) as err:
+        load_all(path)
+    message = str(err.value)
+    assert "duplicate key 'lr_g' on lines 3 and 5" in message and "\n" not in message
+    # merge keys may still be overridden by the mapping's own keys, as in DVC's ruamel
+    path.write_text("variants:\n  g: &g {epochs: 2, lr_g: 0.1}\n  h:\n    <<: *g\n"
+                    "    epochs: 3\n")
+    assert load_all(path)["variants"]["h"].epochs == 3
+
+
+@pytest.mark.parametrize("extra, pattern", [
+    ({"report": {"primary_metric": "inception.fid"}},
+     r"report.primary_metric = 'inception.fid' needs the inception backbone, but "
+     r"eval.backbones = \['judge'\]"),
+    ({"report": {"primary_metric": "tstr_accuracy"}},
+     r"ranks by TSTR, which only conditional variants have"),
+    ({"report": {"primary_metric": "tstr_accuracy"}, "eval": {"tstr": False},
+      "variants": {"c": {"conditional": True}}}, r"eval.tstr is false"),
+    ({"eval": {"prdc_k": 500}, "sample": {"n_samples": 100}},
+     r"eval.prdc_k = 500: .*sample.n_samples = 100; use eval.prdc_k < 100"),
+    ({"eval": {"is_splits": 1000}, "sample": {"n_samples": 100}},
+     r"eval.is_splits = 1000: .*use eval.is_splits <= 100"),
+])
+def test_sections_must_agree_with_each_other(tmp_path, extra, pattern):
+    with pytest.raises(ParamsError, match=pattern):
+        load_all(write(tmp_path, extra))
+
+
+def test_keys_dvc_yaml_declares_must_be_there(tmp_path):
+    """DVC refuses to run a stage whose declared params are missing; check-params and the
+    stages say so first, naming the key and the stage (dvc.yaml read beside params.yaml)."""
+    (tmp_path / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
+    full = config.read_params(ROOT / "params.yaml")
+    path = write(tmp_path, full)
+    load_all(path)
+    evall = {("evall" if k == "eval" else k): v for k, v in full.items()}
+    with pytest.raises(ParamsError, match=r"unknown section 'evall' \(did you mean 'eval'\?\)"):
+        load_all(write(tmp_path, evall))
+    without = {k: v for k, v in full.items() if k != "eval"}
+    with pytest.raises(ParamsError, match=r"'eval' is missing, and dvc.yaml's stage "
+                                          r"'reference' declares it"):
+        load_all(write(tmp_path, without))
+    sample = {**full, "sample": {"seed": 3}}
+    with pytest.raises(ParamsError, match=r"'sample.n_samples' is missing"):
+        load_all(write(tmp_path, sample))
+
+
+def test_every_stage_refuses_what_check_params_refuses(tmp_path, monkeypatch, capsys):
+    """An unknown section used to be ignored by `dvc repro` (each stage read its own)."""
+    import runpy
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, {"dataa": {"source": "digits"}})
+    assert cli_main(["check-params"]) == 2
+    expected = "unknown section 'dataa' (did you mean 'data'?)"
+    assert expected in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", ["prepare.py"])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(ROOT / "stages" / "prepare.py"), run_name="__main__")
+    assert exit_info.value.code == 2 and expected in capsys.readouterr().err

@@ -173,7 +173,7 @@ def test_tolerance_abs_and_rel(tmp_path, files, capsys):
     """Allowed worsening = abs + rel * |old|: FID 10 with rel 0.1, abs 0.5 allows 1.5."""
     write, baseline = files
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"gate": {"tolerances": {"fid": {"rel": 0.1, "abs": 0.5}}}}))
+    params.write_text(yaml.safe_dump({"variants": {"a": {}}, "gate": {"tolerances": {"fid": {"rel": 0.1, "abs": 0.5}}}}))
     base = doc(**BASE)
     inside = run_gate(baseline, write(edit(base, "a", "fid", 11.49)), cwd=tmp_path,
                       capsys=capsys)
@@ -184,10 +184,10 @@ def test_tolerance_abs_and_rel(tmp_path, files, capsys):
     assert outside.code == 1
     assert "regression" in check(outside.table, "a", "judge.fid")
     # rel only: 0.2 * 10 = 2 allowed; abs only: 0.5 allowed
-    params.write_text(yaml.safe_dump({"gate": {"tolerances": {"fid": {"rel": 0.2}}}}))
+    params.write_text(yaml.safe_dump({"variants": {"a": {}}, "gate": {"tolerances": {"fid": {"rel": 0.2}}}}))
     assert run_gate(baseline, write(edit(base, "a", "fid", 11.9)), cwd=tmp_path,
                     capsys=capsys).code == 0
-    params.write_text(yaml.safe_dump({"gate": {"tolerances": {"fid": {"abs": 0.5}}}}))
+    params.write_text(yaml.safe_dump({"variants": {"a": {}}, "gate": {"tolerances": {"fid": {"abs": 0.5}}}}))
     assert run_gate(baseline, write(edit(base, "a", "fid", 11.9)), cwd=tmp_path,
                     capsys=capsys).code == 1
 
@@ -195,7 +195,7 @@ def test_tolerance_abs_and_rel(tmp_path, files, capsys):
 def test_section_defaults_apply_to_metrics_without_their_own_entry(tmp_path, files, capsys):
     write, baseline = files
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(
-        {"gate": {"rel": 0.5, "abs": 0.0, "tolerances": {"fid": {"abs": 0.1}}}}))
+        {"variants": {"a": {}}, "gate": {"rel": 0.5, "abs": 0.0, "tolerances": {"fid": {"abs": 0.1}}}}))
     base = doc(**BASE)
     # precision 0.7 -> 0.4: within rel 0.5 (0.35 allowed) since precision has no entry
     result = run_gate(baseline, write(edit(base, "a", "precision", 0.4)), cwd=tmp_path,
@@ -292,11 +292,49 @@ def test_input_errors_exit_2(files, tmp_path, capsys):
     assert result.code == 2 and "shape.json" in result.err
     result = run_gate(baseline, tmp_path / "absent.json", cwd=tmp_path, capsys=capsys)
     assert result.code == 2 and "absent.json" in result.err
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"gate": {"rell": 0.1}}))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"variants": {"a": {}}, "gate": {"rell": 0.1}}))
     result = run_gate(baseline, current, cwd=tmp_path, capsys=capsys)
     assert result.code == 2 and "gate.rell" in result.err
     # usage: neither --baseline nor --rev
     assert run_gate(None, current, cwd=tmp_path, capsys=capsys).code == 2
+
+
+@pytest.mark.parametrize("baseline_doc, expected", [
+    ({"dcgan": {"backbones": {}}}, "variant 'dcgan' holds no metric to compare"),
+    ({"dcgan": {"backbones": {"judge": {"fid": None}}}}, "variant 'dcgan' holds no metric"),
+    ({"a": {"backbones": {"judge": {"fid": "12.5"}}}}, "has judge.fid = '12.5', not a number"),
+    ({"a": {"backbones": {"judge": {"fid": True}}}}, "has judge.fid = True, not a number"),
+])
+def test_a_baseline_that_compares_nothing_or_holds_non_numbers_is_an_input_error(
+        files, tmp_path, capsys, baseline_doc, expected):
+    """Such a baseline used to pass with "0 of 0 checks"; it must not pass or fail silently."""
+    write, _ = files
+    current = write(doc(**BASE))
+    bad = write_metrics(tmp_path / "odd.json", baseline_doc)
+    result = run_gate(bad, current, cwd=tmp_path, capsys=capsys)
+    assert result.code == 2, result.out
+    assert expected in result.err and "odd.json" in result.err and result.table is None
+
+
+def test_non_finite_json_constants_are_an_input_error(files, tmp_path, capsys):
+    write, baseline = files
+    current = tmp_path / "nan.json"
+    current.write_text(json.dumps(doc(**BASE)).replace("10.0", "NaN", 1))
+    result = run_gate(baseline, current, cwd=tmp_path, capsys=capsys)
+    assert result.code == 2 and "NaN is not valid JSON" in result.err
+
+
+@pytest.mark.parametrize("section", ["gates", "gate_", "Gate"])
+def test_a_misspelled_gate_section_is_an_input_error_not_the_defaults(files, tmp_path, capsys,
+                                                                       section):
+    """A 10% FID regression passes the default 15% tolerance; the misspelled section meant
+    1%, so falling back to the defaults silently would pass what the user wanted failed."""
+    write, baseline = files
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(
+        {"variants": {"a": {}}, section: {"tolerances": {"fid": {"rel": 0.01}}}}))
+    current = write(edit(doc(**BASE), "a", "fid", 11.0))
+    result = run_gate(baseline, current, cwd=tmp_path, capsys=capsys)
+    assert result.code == 2 and f"unknown section '{section}'" in result.err
 
 
 def _git(repo: Path, *args: str) -> str:

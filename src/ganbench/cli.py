@@ -9,13 +9,15 @@ from pathlib import Path
 from ganbench.config import PARAMS_FILE, ParamsError, load_all, params_reference_markdown
 
 
-def check_params(path: str) -> int:
+def check_params(path: str, quiet: bool = False) -> int:
     """Validate the whole params file; print a one-line summary per section."""
     try:
         params = load_all(path)
     except ParamsError as exc:
         print(f"ganbench check-params: error: {exc}", file=sys.stderr)
         return 2
+    if quiet:
+        return 0
     data = params["data"]
     print(f"{path}: OK")
     print(f"  data: {data.source}, {data.channels}x{data.image_size}x{data.image_size}, "
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check-params", help="validate params.yaml against the schema")
     check.add_argument("--params", default=PARAMS_FILE)
+    check.add_argument("--quiet", action="store_true", help="print nothing when the file is valid")
     sub.add_parser("params-doc", help="print the params reference (Markdown) from the schema")
     sub.add_parser("gate", help="CI regression gate (see `ganbench gate --help`)", add_help=False)
     smoke = sub.add_parser("smoke", help="the whole pipeline on tiny settings (smoke.yaml), "
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         return gate.main(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "check-params":
-        return check_params(args.params)
+        return check_params(args.params, args.quiet)
     if args.command == "params-doc":
         sys.stdout.write(params_reference_markdown())
         return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -30,7 +31,10 @@ OPTIMIZERS = ("adam", "rmsprop")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 BACKBONES = ("judge", "inception")
 RESIZE_MODES = ("resize", "pad")
-VARIANT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# Names that become DVC stage names, folders and MLflow tags: a letter, then up to 63 letters,
+# digits, "_" or "-". Nothing a shell, a path or an HTML page could read as syntax.
+SAFE_NAME_PATTERN = "[A-Za-z][A-Za-z0-9_-]{0,63}"
+SAFE_NAME = re.compile(rf"\A{SAFE_NAME_PATTERN}\Z")
 RESERVED_NAMES = ("judge", "reference", "real")  # they name folders and report rows
 # Per-backbone metrics and their better direction (+1 higher is better, -1 lower is better).
 BACKBONE_METRICS = {
@@ -424,6 +428,14 @@ SECTIONS: dict[str, type] = {
 # --------------------------------------------------------------------------- loading
 
 
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error on one line: what is wrong and where (``line N``)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f"line {mark.line + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
+
+
 def read_yaml_mapping(path: str | Path, missing: str, expected: str) -> dict:
     """A YAML file that must hold a mapping (empty: ``{}``); any problem is a ParamsError
     ``<path>: <missing>`` / ``not valid YAML`` / ``must be <expected>``."""
@@ -433,7 +445,9 @@ def read_yaml_mapping(path: str | Path, missing: str, expected: str) -> dict:
     try:
         raw = load_yaml(path.read_text())
     except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+        raise ParamsError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParamsError(f"{path}: cannot read it ({exc})") from None
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: must be {expected}")
@@ -445,38 +459,132 @@ def read_params(path: str | Path = PARAMS_FILE) -> dict:
     return read_yaml_mapping(path, "no such params file", "a mapping of sections")
 
 
+def check_variant_name(name: Any) -> str:
+    """``name`` when it is a safe, unreserved variant name; else a ParamsError saying why."""
+    if not isinstance(name, str) or not SAFE_NAME.match(name):
+        raise ParamsError(f"variants: the variant name {name!r} is not allowed: a name must "
+                          f"match {SAFE_NAME_PATTERN} (a letter, then up to 63 letters, digits, "
+                          "'_' or '-'), because it names DVC stages, folders and MLflow runs")
+    if name in RESERVED_NAMES:
+        raise ParamsError(f"variants.{name}: the name is reserved ({', '.join(RESERVED_NAMES)} "
+                          "name the judge, the reference statistics and the real-data row)")
+    return name
+
+
 def validate_variants(raw: Any) -> dict[str, VariantParams]:
     if not isinstance(raw, dict) or not raw:
         raise ParamsError("variants must be a non-empty mapping name -> settings")
-    out = {}
-    for name, spec in raw.items():
-        if not isinstance(name, str) or not VARIANT_NAME.match(name):
-            raise ParamsError(f"variants.{name}: a variant name must start with a letter and "
-                              "hold only letters, digits and _ (it names DVC stages and folders)")
-        if name in RESERVED_NAMES:
-            raise ParamsError(f"variants.{name}: the name is reserved ({', '.join(RESERVED_NAMES)} "
-                              "name the judge, the reference statistics and the real-data row)")
-        out[name] = validate_section(VariantParams, spec, f"variants.{name}")
+    return {check_variant_name(name): validate_section(VariantParams, spec, f"variants.{name}")
+            for name, spec in raw.items()}
+
+
+def check_consistency(params: dict) -> None:
+    """Checks across sections: what one section asks of another must be there."""
+    report, evaluation, sample = params["report"], params["eval"], params["sample"]
+    metric = report.primary_metric
+    if metric in VARIANT_METRICS:
+        if not evaluation.tstr:
+            raise ParamsError(f"report.primary_metric = {metric!r} ranks by TSTR, but eval.tstr "
+                              "is false: set eval.tstr: true or rank by a backbone metric")
+        if not any(v.conditional for v in params["variants"].values()):
+            raise ParamsError(f"report.primary_metric = {metric!r} ranks by TSTR, which only "
+                              "conditional variants have, and no variant sets conditional: true")
+    else:
+        backbone = metric.partition(".")[0]
+        if backbone not in evaluation.backbones:
+            options = [f"{b}.{k}" for b in evaluation.backbones for k in BACKBONE_METRICS]
+            raise ParamsError(f"report.primary_metric = {metric!r} needs the {backbone} backbone,"
+                              f" but eval.backbones = {evaluation.backbones}: add {backbone} "
+                              f"there, or rank by one of {', '.join(options)}")
+    if evaluation.prdc_k >= sample.n_samples:
+        raise ParamsError(f"eval.prdc_k = {evaluation.prdc_k}: the k-th nearest neighbour needs "
+                          f"more than k images, and sample.n_samples = {sample.n_samples}; "
+                          f"use eval.prdc_k < {sample.n_samples} (the usual value is 5)")
+    if evaluation.is_splits > sample.n_samples:
+        raise ParamsError(f"eval.is_splits = {evaluation.is_splits}: each split needs at least one"
+                          f" image, and sample.n_samples = {sample.n_samples}; use eval.is_splits "
+                          f"<= {sample.n_samples} (the usual value is 10)")
+
+
+_TEMPLATE = re.compile(r"\$\{\s*([^}]*?)\s*\}")
+
+
+def _lookup(tree: Any, dotted: str) -> tuple[bool, Any]:
+    node = tree
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def _stage_contexts(spec: dict, raw: dict) -> list[dict]:
+    """The ``key``/``item`` contexts a foreach or matrix stage expands to (one for others)."""
+    if "foreach" in spec:
+        source = spec["foreach"]
+        if isinstance(source, str) and _TEMPLATE.fullmatch(source):
+            _, source = _lookup(raw, _TEMPLATE.fullmatch(source).group(1))
+        if isinstance(source, dict):
+            return [{"key": k, "item": v} for k, v in source.items()]
+        if isinstance(source, list):
+            return [{"key": v, "item": v} for v in source]
+        return []
+    if "matrix" in spec and isinstance(spec["matrix"], dict):
+        axes = {}
+        for name, values in spec["matrix"].items():
+            if isinstance(values, str) and _TEMPLATE.fullmatch(values):
+                _, values = _lookup(raw, _TEMPLATE.fullmatch(values).group(1))
+            axes[name] = list(values) if isinstance(values, (dict, list)) else []
+        return [{"item": dict(zip(axes, combo))} for combo in itertools.product(*axes.values())]
+    return [{}]
+
+
+def dvc_declared_params(dvc_yaml: str | Path, raw: dict) -> list[tuple[str, str]]:
+    """``(key, stage)`` for every params key that a stage of ``dvc_yaml`` declares from the
+    default params file, with ``${key}`` / ``${item...}`` resolved against ``raw`` the way DVC
+    expands foreach and matrix stages. DVC refuses to run when one of them is missing."""
+    try:
+        stages = (load_yaml(Path(dvc_yaml).read_text()) or {}).get("stages") or {}
+    except (OSError, yaml.YAMLError, AttributeError):
+        return []  # DVC reports a broken dvc.yaml itself
+    out = []
+    for stage, spec in stages.items():
+        if not isinstance(spec, dict):
+            continue
+        body = spec.get("do", spec)
+        for context in _stage_contexts(spec, raw):
+            for entry in body.get("params") or []:
+                if not isinstance(entry, str):
+                    continue  # {other_file.yaml: [...]} entries name other files
+                key = _TEMPLATE.sub(lambda m: str(_lookup(context, m.group(1))[1]), entry)
+                out.append((key, stage))
     return out
 
 
-def load_section(name: str, path: str | Path = PARAMS_FILE):
-    """Validate and return one section (``variants.<v>`` for one variant)."""
-    raw = read_params(path)
-    if name.startswith("variants."):
-        variant = name.split(".", 1)[1]
-        variants = raw.get("variants") or {}
-        if variant not in variants:
-            raise ParamsError(f"{path}: no variant {variant!r}{_nearest(variant, variants)}; "
-                              f"variants: {', '.join(variants) or '(none)'}")
-        return validate_variants({variant: variants[variant]})[variant]
-    if name == "variants":
-        return validate_variants(raw.get("variants"))
-    return validate_section(SECTIONS[name], raw.get(name), name)
+def check_dvc_params(path: Path, raw: dict) -> None:
+    """Every key dvc.yaml (beside ``path``) declares must be in the file, as DVC demands."""
+    dvc_yaml = path.parent / "dvc.yaml"
+    if not dvc_yaml.is_file():
+        return
+    for key, stage in dvc_declared_params(dvc_yaml, raw):
+        found, _ = _lookup(raw, key)
+        if not found:
+            section = key.split(".")[0]
+            hint = (f"add '{section}:' (an empty mapping takes every default)"
+                    if "." not in key else f"add {key} (its default is fine)")
+            raise ParamsError(f"{path}: '{key}' is missing, and dvc.yaml's stage {stage!r} "
+                              f"declares it (DVC stops that stage with \"Parameters ... are "
+                              f"missing\"); {hint}")
 
 
 def load_all(path: str | Path = PARAMS_FILE) -> dict:
-    """Validate the whole file: every section, every variant, no unknown top-level keys."""
+    """Validate the whole file: every section, every variant, no unknown top-level keys,
+    the checks across sections, and every key that dvc.yaml declares.
+
+    This is the one validation path: ``ganbench check-params``, every stage (through
+    ``load_section``) and the gate call it, so they accept and refuse the same files.
+    """
+    path = Path(path)
     raw = read_params(path)
     allowed = list(SECTIONS) + ["variants"]
     for key in raw:
@@ -485,7 +593,25 @@ def load_all(path: str | Path = PARAMS_FILE) -> dict:
                               f"allowed sections: {', '.join(allowed)}")
     out = {name: validate_section(cls, raw.get(name), name) for name, cls in SECTIONS.items()}
     out["variants"] = validate_variants(raw.get("variants"))
+    check_consistency(out)
+    check_dvc_params(path, raw)
     return out
+
+
+def load_section(name: str, path: str | Path = PARAMS_FILE):
+    """One validated section (``variants.<v>`` for one variant), after validating the whole
+    file with ``load_all``: a stage refuses a file that check-params refuses."""
+    params = load_all(path)
+    if name.startswith("variants."):
+        variant = name.split(".", 1)[1]
+        variants = params["variants"]
+        if variant not in variants:
+            raise ParamsError(f"{path}: no variant {variant!r}{_nearest(variant, variants)}; "
+                              f"variants: {', '.join(variants)}")
+        return variants[variant]
+    if name not in params:
+        raise ParamsError(f"{path}: no section {name!r}; sections: {', '.join(params)}")
+    return params[name]
 
 
 def as_dict(section) -> dict:

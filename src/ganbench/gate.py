@@ -72,11 +72,19 @@ def base_metric(metric: str) -> str:
     return metric if metric in VARIANT_METRICS else metric.rsplit(".", 1)[-1]
 
 
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON (metrics are finite numbers or null)")
+
+
 def parse_metrics(text: str, source: str) -> dict[str, dict]:
-    """Parse and check a ``reports/metrics.json`` document: ``{variant: metrics object}``."""
+    """Parse and check a ``reports/metrics.json`` document: ``{variant: metrics object}``.
+
+    Every gated metric must be a finite number or null (not applicable), and every variant
+    must hold at least one number: a gate that compares nothing must not pass.
+    """
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except ValueError as exc:
         raise InputError(f"{source}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise InputError(f"{source}: must be a JSON object keyed by variant "
@@ -85,6 +93,16 @@ def parse_metrics(text: str, source: str) -> dict[str, dict]:
         if not isinstance(entry, dict) or not isinstance(entry.get("backbones"), dict):
             raise InputError(f"{source}: variant {name!r} is not a metrics object (no "
                              "'backbones' mapping); is this reports/metrics.json?")
+        flat = flat_metrics(entry)
+        for metric, value in flat.items():
+            if value is not None and _number(value) is None:
+                raise InputError(f"{source}: variant {name!r} has {metric} = {value!r}, not a "
+                                 "number (a metric is a finite number, or null when it does "
+                                 "not apply)")
+        if not any(_number(v) is not None for v in flat.values()):
+            raise InputError(f"{source}: variant {name!r} holds no metric to compare (its "
+                             "backbones hold no fid, kid_mean, ... values); is the file "
+                             "complete?")
     return data
 
 
@@ -354,6 +372,10 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     checks = compare(baseline, current, tolerances)
+    if not any(c.verdict not in (NA, NEW) for c in checks):
+        print(f"ganbench gate: error: {baseline_name} and {args.metrics} share no metric to "
+              "compare, so the gate cannot pass or fail", file=sys.stderr)
+        return 2
     text = render_markdown(checks, baseline=baseline_name, current=args.metrics,
                            only_failures=args.only_failures)
     sys.stdout.write(text)
