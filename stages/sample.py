@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from ganbench.config import load_section
 from ganbench.io import atomic_dir, write_json, write_npz
-from ganbench.stage import run_stage
+from ganbench.stage import run_stage, stage_target
 
 
 def main() -> None:
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: python stages/sample.py <variant>")
-    variant = sys.argv[1]
+    variant = stage_target("sample")
     params = load_section("sample")
     cfg = load_section(f"variants.{variant}")
 

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import sys
 from pathlib import Path
 
 from ganbench.config import load_section
 from ganbench.data.prepared import load_prepared
 from ganbench.io import atomic_dir
-from ganbench.stage import run_stage
-from ganbench.tracking import RUN_FILE, fingerprint, project_root, start_variant_run
+from ganbench.stage import run_stage, stage_target
+from ganbench.tracking import fingerprint, project_root, start_variant_run
 
 
 def main() -> None:
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: python stages/train.py <variant>")
-    variant = sys.argv[1]
+    variant = stage_target("train")
     cfg = load_section(f"variants.{variant}")
     prepared = load_prepared(Path("data/prepared"))
 
@@ -30,22 +26,21 @@ def main() -> None:
     stamp = fingerprint(settings, prepared.meta["sha256"])
     out = Path("models") / variant
     cache = project_root() / ".ganbench-cache" / "checkpoints"
-    with atomic_dir(out / "weights") as weights:
-        log_tmp = weights / "train_log.tsv"
-        with start_variant_run(variant, f"train@{variant}", stamp, settings,
-                               weights / RUN_FILE) as run:
-            mlflow.log_params({"data.source": prepared.meta["source"],
-                               "data.n_train": len(prepared.train_labels)})
-            buffer = MetricBuffer(run.info.run_id)
+    with start_variant_run(variant, f"train@{variant}", stamp, settings) as log:
+        log.call("data params", lambda: mlflow.log_params(
+            {"data.source": prepared.meta["source"],
+             "data.n_train": len(prepared.train_labels)}))
+        buffer = MetricBuffer(log)
+        with atomic_dir(out / "weights") as weights:
             result = train_variant(variant, cfg, prepared.train_images, prepared.train_labels,
-                                   prepared.num_classes, weights, log_tmp, cache, stamp,
-                                   on_log=buffer.add)
-            buffer.flush()
-            mlflow.set_tags({"status": result.status,
-                             "diverged_step": str(result.diverged_step)})
-            mlflow.log_metrics({"train_seconds": result.seconds, "train_steps": result.steps})
-            _log_grid(weights, mlflow)
-        shutil.move(log_tmp, out / "train_log.tsv")
+                                   prepared.num_classes, weights, out / "train_log.tsv", cache,
+                                   stamp, on_log=buffer.add)
+        buffer.flush()
+        log.call("status tags", lambda: mlflow.set_tags(
+            {"status": result.status, "diverged_step": str(result.diverged_step)}))
+        log.call("training time", lambda: mlflow.log_metrics(
+            {"train_seconds": result.seconds, "train_steps": result.steps}))
+        log.call("the sample grid", lambda: _log_grid(out / "weights", mlflow))
     print(f"train@{variant}: {result.status} after {result.steps} steps in "
           f"{result.seconds:.0f} s on {result.device}")
 

@@ -4,6 +4,7 @@ temp project, with sample and train outputs written as fixture files in their fo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import runpy
@@ -14,7 +15,6 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
-import torch
 import yaml
 
 from ganbench.backbones import Backbone, get_backbone
@@ -25,7 +25,7 @@ from ganbench.errors import InputError
 from ganbench.evaluation import (DISABLED_REASON, REAL_TSTR_REASON, UNCONDITIONAL_REASON,
                                  VariantInputs, evaluate_variant, extract, load_reference,
                                  load_variant_inputs, score_backbone)
-from ganbench.tracking import RUN_FILE, start_variant_run
+from ganbench.tracking import runs_file, start_variant_run
 from report_fixtures import backbone_entry, metrics_entry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +79,8 @@ def project(tmp_path_factory):
 
 def write_variant(root: Path, name: str, images: np.ndarray, labels: np.ndarray,
                   conditional: bool) -> None:
-    """samples/<v>/{samples.npz,samples.json}, models/<v>/weights/{model.json,mlflow_run.json}."""
+    """samples/<v>/{samples.npz,samples.json}, models/<v>/weights/model.json, and the
+    variant's MLflow run (as the train stage leaves them)."""
     samples = root / "samples" / name
     samples.mkdir(parents=True, exist_ok=True)
     np.savez(samples / "samples.npz", images=images, labels=labels.astype(np.int64))
@@ -92,9 +93,9 @@ def write_variant(root: Path, name: str, images: np.ndarray, labels: np.ndarray,
         "variant": name, "status": "ok", "diverged_step": None, "params": {}, "arch": "dcgan",
         "loss": "nonsaturating", "conditional": conditional, "z_dim": 64, "num_classes": 10,
         "image_shape": list(images.shape[1:]), "steps": 90, "epochs": 4, "seconds": 1.5,
-        "device": "cpu", "seed": 0, "ema": None}))
-    with start_variant_run(name, f"train@{name}", "f" * 16, {"arch": "dcgan"},
-                           weights / RUN_FILE):
+        "device": "cpu", "seed": 0, "ema": None, "fingerprint": "f" * 16}))
+    with contextlib.chdir(root), start_variant_run(name, f"train@{name}", "f" * 16,
+                                                   {"arch": "dcgan"}):
         pass
 
 
@@ -172,8 +173,10 @@ def test_evaluate_stage_end_to_end(project):
     assert metrics["tstr_reason"] is None and tstr["trtr_accuracy"] == judge["trtr_accuracy"]
     assert tstr["accuracy"] > 0.8 and tstr["n_train"] == 300 and tstr["n_test"] == 359
     # the same numbers in the variant's MLflow run, with flat names
-    run_id = json.loads((project / "models" / "cond" / "weights" / RUN_FILE).read_text())
+    with contextlib.chdir(project):
+        run_id = json.loads(runs_file("cond").read_text())
     run = mlflow.get_run(run_id["run_id"])
+    assert run.info.status == "FINISHED"
     assert run.data.metrics["judge.fid"] == pytest.approx(entry["fid"])
     assert run.data.metrics["judge.kid_mean"] == pytest.approx(entry["kid_mean"])
     assert run.data.metrics["tstr.accuracy"] == pytest.approx(tstr["accuracy"])
@@ -210,7 +213,7 @@ def test_evaluate_stage_errors_are_one_line(project, capsys):
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     assert stage_in_process(project, "evaluate", "ghost") == 2
     err = capsys.readouterr().err
-    assert "mlflow_run.json: missing" in err and len(err.strip().splitlines()) == 1
+    assert "samples.npz: missing" in err and len(err.strip().splitlines()) == 1
     write_variant(project, "ghost", np.zeros((20, 1, 28, 28), np.uint8), np.full(20, -1), False)
     assert stage_in_process(project, "evaluate", "ghost") == 2
     assert "the judge was trained on (1, 8, 8)" in capsys.readouterr().err

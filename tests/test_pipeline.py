@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import re
 import sqlite3
 import subprocess
 import sys
@@ -18,10 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ganbench.smoke import copy_project, init_repo, run_smoke
-
-ROOT = Path(__file__).resolve().parents[1]
-DVC = str(Path(sys.executable).with_name("dvc"))
+from ganbench.smoke import run_smoke
+from pipeline_util import dvc, make_repo, stages_run
 
 TINY_PARAMS = {
     "data": {"source": "digits", "image_size": 8, "seed": 0},
@@ -36,28 +32,6 @@ TINY_PARAMS = {
                  "lr_g": 0.0002, "lr_d": 0.0002},
     },
 }
-
-
-def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run dvc in ``repo`` with MLflow at its default store (the repo's own mlflow.db)."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MLFLOW_TRACKING_URI", "DVC_ROOT", "DVC_EXP_NAME")}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    result = subprocess.run([DVC, *args], cwd=repo, env=env, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def stages_run(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
-
-
-def make_repo(path: Path, params: dict) -> Path:
-    copy_project(ROOT, path)
-    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    init_repo(path)
-    return path
 
 
 @pytest.fixture(scope="module")

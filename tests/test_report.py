@@ -15,7 +15,7 @@ import pytest
 import report_fixtures as rf
 
 from ganbench.errors import InputError
-from ganbench.report import build_report, load_inputs, log_comparison, metrics_document
+from ganbench.report import build_report, load_inputs, metrics_document
 from ganbench.report.collect import ReportInputs, VariantInputs
 from ganbench.report import figures
 from ganbench.report.figures import Figures

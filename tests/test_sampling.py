@@ -149,3 +149,44 @@ def test_sample_stage(trained, tmp_path, monkeypatch, capsys):
     code, err = run_sample_stage("nope", monkeypatch, capsys)
     assert code == 2 and "no variant 'nope'" in err
     assert not (tmp_path / "samples" / "nope").exists()
+
+
+class _Payload:
+    """Pickles to a call of ``pathlib.Path.touch``: loading it must never run it."""
+
+    def __init__(self, target: Path):
+        self.target = target
+
+    def __reduce__(self):
+        return (Path.touch, (self.target,))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "foreign", "random", "unsafe"])
+def test_damaged_generator_file_is_one_clear_error(trained, tmp_path, monkeypatch, capsys,
+                                                   damage):
+    """A truncated, foreign, random or code-carrying generator.pt: the sample stage names the
+    file and how to write it again, in one line; a pickled payload is never executed."""
+    import shutil
+
+    weights = tmp_path / "models" / "plain" / "weights"
+    shutil.copytree(trained["uncond"], weights)
+    target = weights / "generator.pt"
+    pwned = tmp_path / "pwned"
+    if damage == "truncated":
+        target.write_bytes(target.read_bytes()[:200])
+    elif damage == "foreign":
+        torch.save({"something": torch.zeros(3)}, target)
+    elif damage == "random":
+        target.write_bytes(np.random.default_rng(0).bytes(4096))
+    else:
+        torch.save({"weights": _Payload(pwned)}, target)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(
+        {"sample": {"n_samples": 30}, "variants": {"plain": {"arch": "dcgan"}}}))
+    monkeypatch.chdir(tmp_path)
+    code, err = run_sample_stage("plain", monkeypatch, capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ganbench sample: error: ")
+    assert "models/plain/weights/generator.pt" in err and "dvc repro --force train@plain" in err
+    assert not pwned.exists()
+    assert not (tmp_path / "samples" / "plain").exists()

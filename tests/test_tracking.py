@@ -1,14 +1,34 @@
-"""MLflow store resolution and run bookkeeping, against a real SQLite store."""
+"""MLflow store resolution, the preflight check and run bookkeeping, against real stores
+(SQLite files, and a real loopback HTTP socket for the down-server cases)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import mlflow
+import pytest
 
 from ganbench import tracking
+from ganbench.errors import TrackingError
 from ganbench.io import read_json
 from ganbench.tracking_buffer import MetricBuffer
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """A fresh SQLite store and experiment; the working directory is a DVC workspace."""
+    (tmp_path / ".dvc").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "t")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    return tmp_path
 
 
 def test_default_store_is_absolute_sqlite_at_dvc_root(tmp_path, monkeypatch):
@@ -35,31 +55,148 @@ def test_env_override_for_team_server(monkeypatch):
     assert tracking.tracking_uri() == "http://mlflow.example:5000"
 
 
-def test_variant_run_is_created_reopened_and_tagged(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
-    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "t")
+def test_variant_run_is_created_reopened_and_tagged(store, monkeypatch):
     monkeypatch.setenv("DVC_EXP_NAME", "exp-1")
-    run_file = tmp_path / "weights" / tracking.RUN_FILE
     stamp = tracking.fingerprint({"lr_g": 0.1}, {"train": "abc"})
-    with tracking.start_variant_run("dcgan", "train@dcgan", stamp, {"lr_g": 0.1, "betas": [0.5, 0.9]},
-                                    run_file) as run:
-        buffer = MetricBuffer(run.info.run_id, size=3)
+    with tracking.start_variant_run("dcgan", "train@dcgan", stamp,
+                                    {"lr_g": 0.1, "betas": [0.5, 0.9]}) as log:
+        buffer = MetricBuffer(log, size=3)
         for step in range(5):
             buffer.add({"loss_d": 1.0 / (step + 1), "loss_g": float("nan")}, step)
         buffer.flush()
-    with tracking.resume_variant_run(tmp_path / "weights", stage="evaluate"):
+    side = read_json(tracking.runs_file("dcgan"))
+    assert side["fingerprint"] == stamp and side["run_id"] == log.run_id
+    with tracking.resume_variant_run("dcgan", stamp, stage="evaluate@dcgan"):
         mlflow.log_metric("judge.fid", 12.5)
-    run_id = read_json(run_file)["run_id"]
-    data = mlflow.get_run(run_id).data
+    run = mlflow.get_run(log.run_id)
+    data = run.data
+    assert run.info.status == "FINISHED"
     assert data.params["lr_g"] == "0.1"
     assert data.metrics["judge.fid"] == 12.5
-    assert {"variant", "dvc_stage", "fingerprint", "git_commit", "git_dirty"} <= set(data.tags)
+    assert {"variant", "dvc_stage", "fingerprint", "git_commit", "git_dirty",
+            "ganbench.host", "ganbench.pid"} <= set(data.tags)
     assert data.tags["dvc_experiment"] == "exp-1" and data.tags["fingerprint"] == stamp
-    history = mlflow.tracking.MlflowClient().get_metric_history(run_id, "loss_d")
+    history = mlflow.tracking.MlflowClient().get_metric_history(log.run_id, "loss_d")
     assert [m.step for m in history] == [0, 1, 2, 3, 4]
     assert "loss_g" not in data.metrics  # non-finite values are not logged
+
+
+def test_later_stage_finds_the_run_by_tags_or_starts_a_restored_one(store):
+    """Weights restored from DVC's run cache have no side file of this workspace: the run is
+    found by its fingerprint tag; with no such run, a new one is tagged `restored`."""
+    with tracking.start_variant_run("v", "train@v", "a" * 16, {}) as log:
+        pass
+    tracking.runs_file("v").unlink()
+    assert tracking.find_variant_run("v", "a" * 16) == log.run_id
+    assert tracking.find_variant_run("v", "b" * 16) is None
+    with tracking.resume_variant_run("v", "b" * 16, "evaluate@v") as other:
+        mlflow.log_metric("judge.fid", 1.0)
+    assert other.run_id != log.run_id
+    assert mlflow.get_run(other.run_id).data.tags["restored"] == "true"
 
 
 def test_fingerprint_is_stable_and_sensitive():
     assert tracking.fingerprint({"a": 1, "b": 2}) == tracking.fingerprint({"b": 2, "a": 1})
     assert tracking.fingerprint({"a": 1}) != tracking.fingerprint({"a": 2})
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_preflight_refuses_a_server_that_is_down_at_once(monkeypatch):
+    uri = f"http://127.0.0.1:{closed_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    start = time.monotonic()
+    with pytest.raises(TrackingError) as err:
+        tracking.preflight()
+    assert time.monotonic() - start < 5
+    message = str(err.value)
+    assert uri in message and "not reachable" in message and "MLFLOW_TRACKING_URI" in message
+    assert "\n" not in message
+
+
+def test_preflight_gives_up_on_a_silent_server_within_the_budget(monkeypatch):
+    """A socket that accepts and never answers (a hung server): the budget bounds the wait."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        uri = f"http://127.0.0.1:{server.getsockname()[1]}"
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        monkeypatch.setenv(tracking.TIMEOUT_ENV, "1.5")
+        start = time.monotonic()
+        with pytest.raises(TrackingError, match=r"no answer within 1.5 s"):
+            tracking.preflight()
+        assert time.monotonic() - start < 5
+    monkeypatch.setenv(tracking.TIMEOUT_ENV, "soon")
+    with pytest.raises(TrackingError, match="GANBENCH_TRACKING_TIMEOUT='soon'"):
+        tracking.timeout_budget()
+
+
+def test_preflight_cuts_mlflows_own_retries_unless_set(monkeypatch):
+    for key in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT",
+                "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")  # the user's own choice stays
+    tracking.limit_mlflow_retries()
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "1"
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "30"
+
+
+def _file(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda p: _file(p / "f", "x") / "mlflow.db", "is not a folder"),
+    (lambda p: p / "missing" / "mlflow.db", "does not exist"),
+    (lambda p: _file(p / "x.db", "not sqlite"), "is not a SQLite database"),
+])
+def test_preflight_refuses_an_unusable_sqlite_store(tmp_path, monkeypatch, make, expected):
+    uri = f"sqlite:///{make(tmp_path)}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    with pytest.raises(TrackingError, match=expected):
+        tracking.preflight()
+
+
+def test_a_store_that_fails_mid_run_loses_nothing_and_fails_the_run(store):
+    """The store disappears while a run is open (here its file is replaced by a folder):
+    logging stops with one warning, the work goes on, and the run is not FINISHED."""
+    with tracking.start_variant_run("v", "train@v", "c" * 16, {}) as log:
+        buffer = MetricBuffer(log, size=2)
+        buffer.add({"loss_d": 1.0, "loss_g": 2.0}, 1)  # flushed: the store works
+        db = store / "mlflow.db"
+        db.rename(store / "moved.db")
+        db.mkdir()
+        buffer.add({"loss_d": 1.0, "loss_g": 2.0}, 2)
+        buffer.add({"loss_d": 1.0, "loss_g": 2.0}, 3)  # skipped, counted
+        assert log.failed and buffer.unlogged >= 2
+        db.rmdir()
+        (store / "moved.db").rename(db)
+    assert mlflow.get_run(log.run_id).info.status in ("FAILED", "RUNNING")
+    assert mlflow.get_run(log.run_id).info.status != "FINISHED"
+
+
+def test_a_run_left_running_by_a_killed_process_is_marked_killed(store):
+    code = ("import os, sys; from ganbench import tracking\n"
+            "with tracking.start_variant_run('v', 'train@v', 'd' * 16, {}) as log:\n"
+            "    print(log.run_id, flush=True); os._exit(9)\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    done = subprocess.run([sys.executable, "-c", code], cwd=store, capture_output=True,
+                          text=True, env=env)
+    orphan = done.stdout.strip()
+    assert mlflow.get_run(orphan).info.status == "RUNNING"
+    with tracking.start_variant_run("v", "train@v", "d" * 16, {}):
+        pass
+    run = mlflow.get_run(orphan)
+    assert run.info.status == "KILLED" and "killed" in run.data.tags["ganbench.end"]
+
+
+def test_interrupted_run_ends_killed(store):
+    with contextlib.suppress(KeyboardInterrupt):
+        with tracking.start_variant_run("v", "train@v", "e" * 16, {}) as log:
+            raise KeyboardInterrupt
+    assert mlflow.get_run(log.run_id).info.status == "KILLED"

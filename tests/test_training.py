@@ -145,7 +145,7 @@ def test_outputs_log_and_model_json(tmp_path):
     step, metrics = seen[-1]
     for key, value in metrics.items():
         assert float(rows[-1][header.index(key)]) == pytest.approx(value, rel=1e-5)
-    assert not checkpoint_path(tmp_path / "cache", "fp").exists()
+    assert not checkpoint_path(tmp_path / "cache", "x", "fp").exists()
 
 
 def test_vae_log_columns_and_row_limit(tmp_path):
@@ -191,7 +191,7 @@ def test_resume_after_interruption_is_bit_identical(tmp_path, spec):
     # checkpoint at every sync point (every 25 steps); die in the middle of the third block
     with pytest.raises(Interrupt):
         run(tmp_path, cfg, "resumed", "fp", on_log=stop_at(60), checkpoint_seconds=0.0)
-    ckpt = checkpoint_path(tmp_path / "cache", "fp")
+    ckpt = checkpoint_path(tmp_path / "cache", "x", "fp")
     assert ckpt.is_file()
     assert torch.load(ckpt, weights_only=True)["step"] == 50
     replayed = []
@@ -211,7 +211,7 @@ def test_changed_params_do_not_resume_a_stale_checkpoint(tmp_path):
     with pytest.raises(Interrupt):
         run(tmp_path, cfg, "a", "fp-one", checkpoint_seconds=0.0,
             on_log=lambda m, s: (_ for _ in ()).throw(Interrupt()) if s > 30 else None)
-    assert checkpoint_path(tmp_path / "cache", "fp-one").is_file()
+    assert checkpoint_path(tmp_path / "cache", "x", "fp-one").is_file()
     _, out = run(tmp_path, cfg, "b", "fp-two")
     _, ref = run(tmp_path, cfg, "c", "fp-three")
     assert_same_weights(weights(out), weights(ref))
@@ -238,7 +238,7 @@ def test_divergence_stops_with_finite_weights(tmp_path, monkeypatch):
             assert torch.isfinite(value.float()).all()
     header, rows = read_log(out / "log.tsv")
     assert int(rows[-1][0]) == 37 and rows[-1][header.index("loss_g")] == "nan"
-    assert not checkpoint_path(tmp_path / "cache", "fp").exists()
+    assert not checkpoint_path(tmp_path / "cache", "x", "fp").exists()
 
 
 def test_non_finite_weights_count_as_divergence(tmp_path, monkeypatch):
@@ -259,3 +259,43 @@ def test_non_finite_weights_count_as_divergence(tmp_path, monkeypatch):
     assert result.status == "diverged" and result.diverged_step == 50
     for value in weights(out).values():
         assert torch.isfinite(value.float()).all()
+
+
+@pytest.mark.parametrize("content", [b"not a checkpoint", b""])
+def test_unusable_checkpoint_is_named_and_training_starts_over(tmp_path, capsys, content):
+    """A corrupt checkpoint is not resumed, and not silently: one line says which and why."""
+    cfg = make_cfg()
+    _, ref = run(tmp_path, cfg, "ref", "fp-ref")
+    ckpt = checkpoint_path(tmp_path / "cache", "x", "fp")
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(content)
+    capsys.readouterr()
+    result, out = run(tmp_path, cfg, "again", "fp")
+    err = capsys.readouterr().err
+    assert f"ignoring checkpoint {ckpt}: it cannot be read" in err and "from step 0" in err
+    assert_same_weights(weights(out), weights(ref))
+    assert not ckpt.exists()
+
+
+def test_checkpoints_that_cannot_resume_are_pruned(tmp_path):
+    """Another fingerprint of the same variant is superseded; one whose owner process lives
+    is kept (a parallel queued experiment); stale ones of other variants go after
+    STALE_DAYS."""
+    import os
+    import time
+
+    from ganbench.checkpoint import OWNER_FILE, STALE_DAYS, prune_checkpoints
+
+    cache = tmp_path / "cache"
+    folders = {}
+    for variant, fp in (("x", "old"), ("x", "busy"), ("y", "recent"), ("y", "ancient")):
+        folder = cache / variant / fp
+        folder.mkdir(parents=True)
+        (folder / "checkpoint.pt").write_bytes(b"x")
+        folders[fp] = folder
+    (folders["busy"] / OWNER_FILE).write_text(f"{os.getpid()}\n")
+    old = time.time() - (STALE_DAYS + 1) * 86400
+    os.utime(folders["ancient"] / "checkpoint.pt", (old, old))
+    removed = prune_checkpoints(cache, "x", keep="current")
+    assert sorted(p.name for p in removed) == ["ancient", "old"]
+    assert folders["busy"].is_dir() and folders["recent"].is_dir()

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from ganbench.backbones.base import file_sha256
 from ganbench.config import JudgeParams
-from ganbench.errors import InputError
+from ganbench.errors import InputError, describe
 from ganbench.images import uint8_to_signed
 from ganbench.io import atomic_dir, atomic_file, write_json
 from ganbench.seeding import seed_everything
@@ -202,7 +202,8 @@ def load_classifier(path: str | Path, device: torch.device | str = "cpu") -> tup
         model = JudgeNet(**asdict(config))
         model.load_state_dict(payload["state_dict"])
     except Exception as exc:  # a corrupt or foreign file: say which one
-        raise InputError(f"{path}: not a ganbench judge classifier ({exc})") from None
+        raise InputError(f"{path}: not a ganbench judge classifier ({describe(exc)}); rerun "
+                         "`dvc repro --force judge` to write it again") from None
     info = {**payload.get("info", {}), **asdict(config)}
     return model.to(torch.device(device)).eval(), info
 

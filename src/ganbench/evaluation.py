@@ -182,6 +182,14 @@ def score_backbone(backbone: Backbone, generated: BackboneOutput, ref: Reference
     feats = generated.features
     n_gen, n_real = len(feats), ref.n
     where = f"backbone {backbone.name}"
+    k = eval_params.prdc_k
+    if k >= min(n_gen, n_real):
+        raise InputError(f"eval.prdc_k = {k}: the k-th nearest neighbour needs more than k "
+                         f"images on each side, and there are {n_gen} generated and {n_real} "
+                         f"real (test split) images; use eval.prdc_k < {min(n_gen, n_real)}")
+    if generated.logits is not None and eval_params.is_splits > n_gen:
+        raise InputError(f"eval.is_splits = {eval_params.is_splits}: each split needs at least "
+                         f"one image, and there are {n_gen}; use eval.is_splits <= {n_gen}")
     try:
         gen_stats = fid_features_to_statistics(feats)
         fid = frechet_distance(gen_stats["mu"], gen_stats["sigma"], ref.mu, ref.sigma)
@@ -374,17 +382,23 @@ def mlflow_tags(metrics: dict) -> dict[str, str]:
     return tags
 
 
-def log_to_mlflow(metrics: dict, metrics_file: str | Path, weights_dir: str | Path,
-                  stage: str) -> None:
-    """Add the metrics to the variant's MLflow run (created by train, id in mlflow_run.json)."""
+def log_to_mlflow(metrics: dict, metrics_file: str | Path, model: dict, stage: str) -> None:
+    """Add the metrics to the MLflow run that trained the weights (found by the variant and
+    the training fingerprint in ``model.json``; see ``tracking.resume_variant_run``)."""
     import mlflow
 
+    from ganbench.errors import TrackingError
     from ganbench.tracking import resume_variant_run
 
-    with resume_variant_run(weights_dir, stage):
-        mlflow.log_metrics(mlflow_metrics(metrics))
-        mlflow.set_tags(mlflow_tags(metrics))
-        mlflow.log_artifact(str(metrics_file), artifact_path="metrics")
+    try:
+        with resume_variant_run(metrics["variant"], str(model.get("fingerprint")),
+                                stage) as run_log:
+            run_log.call("metrics", lambda: mlflow.log_metrics(mlflow_metrics(metrics)))
+            run_log.call("provenance tags", lambda: mlflow.set_tags(mlflow_tags(metrics)))
+            run_log.call("the metrics file", lambda: mlflow.log_artifact(str(metrics_file),
+                                                                     artifact_path="metrics"))
+    except TrackingError as exc:  # the store failed after the work: keep the outputs
+        log.warning("metrics not logged to MLflow (%s); %s holds them", exc, metrics_file)
 
 
 def write_metrics(metrics: dict, path: str | Path) -> None:

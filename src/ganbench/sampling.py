@@ -19,7 +19,7 @@ from PIL import Image
 from torch import nn
 
 from ganbench.config import VariantParams, validate_section
-from ganbench.errors import InputError
+from ganbench.errors import InputError, describe
 from ganbench.images import signed_to_uint8
 from ganbench.io import atomic_file, read_json
 from ganbench.models import build_models
@@ -42,15 +42,25 @@ def load_generator(weights_dir: str | Path, device: torch.device | str = "cpu",
     path = weights_dir / MODEL_FILE
     if not path.is_file():
         raise InputError(f"{path}: missing; the train stage writes it (rerun dvc repro)")
-    info = read_json(path)
-    cfg = validate_section(VariantParams, info["params"], f"{path} params")
+    rerun = f"rerun `dvc repro --force train@{weights_dir.parent.name}` to write it again"
+    try:
+        info = read_json(path)
+        cfg = validate_section(VariantParams, info["params"], f"{path} params")
+        shape, classes = tuple(info["image_shape"]), int(info["num_classes"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a ganbench model.json ({describe(exc)}); "
+                         f"{rerun}") from None
     ema = bool(use_ema and info.get("ema") and (weights_dir / GENERATOR_EMA_FILE).is_file())
     name = GENERATOR_EMA_FILE if ema else GENERATOR_FILE
     if not (weights_dir / name).is_file():
-        raise InputError(f"{weights_dir / name}: missing; rerun the train stage")
-    generator = build_models(cfg, tuple(info["image_shape"]), info["num_classes"]).generator
-    state = torch.load(weights_dir / name, map_location="cpu", weights_only=True)
-    generator.load_state_dict(state)
+        raise InputError(f"{weights_dir / name}: missing; {rerun}")
+    generator = build_models(cfg, shape, classes).generator
+    try:  # weights_only: a file holding pickled code is refused, never executed
+        state = torch.load(weights_dir / name, map_location="cpu", weights_only=True)
+        generator.load_state_dict(state)
+    except Exception as exc:  # noqa: BLE001 - truncated, foreign or unsafe files alike
+        raise InputError(f"{weights_dir / name}: not the generator weights model.json "
+                         f"describes ({describe(exc)}); {rerun}") from None
     generator.to(torch.device(device)).eval().requires_grad_(False)
     return generator, {**info, "ema_used": ema, "weights_file": name}
 

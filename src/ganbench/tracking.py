@@ -5,27 +5,62 @@ both absolute. ``DVC_ROOT`` (set by DVC inside ``dvc exp run --queue``/``--temp`
 wins over the current folder, so queued experiments log into the user's database instead of
 a throw-away copy. ``MLFLOW_TRACKING_URI`` overrides the store (a team server);
 ``MLFLOW_EXPERIMENT_NAME`` overrides the experiment (default ``ganbench``).
+
+Failure behaviour (README, "Failure behaviour"):
+
+- ``preflight`` checks the store before a stage does any work, without importing MLflow:
+  an HTTP server must answer within ``GANBENCH_TRACKING_TIMEOUT`` seconds (default 10), a
+  SQLite file must be creatable. A store that fails is a ``TrackingError``: one line naming
+  the URI and what to do.
+- MLflow's own HTTP retries (255 s by default) are cut to the same budget unless the user set
+  ``MLFLOW_HTTP_REQUEST_TIMEOUT`` / ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` themselves.
+- Once a run has started, tracking errors never cost the stage its outputs: ``RunLog``
+  catches them, stops calling a store that failed, retries once at the end, and says what was
+  not logged; the run is then ended FAILED (when the store answers), never FINISHED.
+- Interrupted runs end KILLED; a run left RUNNING by a killed process (``kill -9``) on this
+  host is marked KILLED when its variant trains again.
+
+The run id is not part of any DVC output (it changes on every run): it lives in a side file
+of the workspace, ``.ganbench-cache/runs/<variant>.json``, together with the fingerprint of
+what trained; a later stage whose weights have another fingerprint (restored from DVC's run
+cache) finds the run by its tags instead, or starts one.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
 import logging
 import os
+import socket
+import ssl
 import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-from ganbench.io import read_json, write_json
+from ganbench.errors import Interrupted, TrackingError, describe
+from ganbench.io import pid_alive, read_json, write_json
 
-RUN_FILE = "mlflow_run.json"
 DEFAULT_EXPERIMENT = "ganbench"
+TIMEOUT_ENV = "GANBENCH_TRACKING_TIMEOUT"
+DEFAULT_TIMEOUT = 10.0
+RUNS_DIR = Path(".ganbench-cache") / "runs"
+SQLITE_HEADER = b"SQLite format 3\x00"
 
-# MLflow and alembic are chatty at INFO on every SQLite open.
-for _name in ("alembic", "mlflow.store.db.utils", "mlflow.tracking.fluent"):
+# MLflow and alembic are chatty at INFO on every SQLite open; MLflow's SQL store also logs a
+# full traceback for each database error it then raises, which RunLog reports in one line.
+for _name in ("alembic", "mlflow.tracking.fluent"):
     logging.getLogger(_name).setLevel(logging.WARNING)
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+
+
+# --------------------------------------------------------------------------- the store
 
 
 def project_root(start: str | Path | None = None) -> Path:
@@ -46,18 +81,174 @@ def tracking_uri(root: Path | None = None) -> str:
     return f"sqlite:///{(root or project_root()) / 'mlflow.db'}"
 
 
+def timeout_budget() -> float:
+    """Seconds a tracking store may take to answer: ``$GANBENCH_TRACKING_TIMEOUT`` or 10."""
+    text = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise TrackingError(f"{TIMEOUT_ENV}={text!r}: must be a number of seconds in (0, 3600]")
+    return value
+
+
+def limit_mlflow_retries() -> None:
+    """Cut MLflow's HTTP retries (7 retries with exponential backoff, about 255 s, by default)
+    to about the timeout budget, unless the user set MLflow's own variables."""
+    budget = timeout_budget()
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, round(budget))))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+
+
+def _what_to_do(uri: str) -> str:
+    default = f"sqlite:///{project_root() / 'mlflow.db'}"
+    if uri != default:
+        return (f"start it, point MLFLOW_TRACKING_URI at a store that works, or unset "
+                f"MLFLOW_TRACKING_URI to log to {default}")
+    return "fix its folder, or set MLFLOW_TRACKING_URI to a store that works"
+
+
+def preflight(uri: str | None = None) -> str:
+    """Check that the tracking store answers, quickly and without importing MLflow.
+
+    HTTP(S): one request to the experiments API within the timeout budget (credentials from
+    ``MLFLOW_TRACKING_USERNAME``/``PASSWORD`` or ``MLFLOW_TRACKING_TOKEN``); SQLite: the
+    file's folder exists and the file, if there, is a SQLite database. Other stores are
+    left to MLflow (with its retries limited). Returns the URI; raises ``TrackingError``.
+    """
+    uri = uri or tracking_uri()
+    scheme = urllib.parse.urlsplit(uri).scheme.lower()
+    if scheme in ("http", "https"):
+        _probe_http(uri, timeout_budget())
+    elif scheme == "sqlite" or scheme.startswith("sqlite+"):
+        _probe_sqlite(uri)
+    elif scheme in ("", "file"):
+        raise TrackingError(f"MLflow tracking store {uri}: MLflow 3 no longer accepts a file "
+                            "store; use sqlite:///<path>/mlflow.db or a tracking server")
+    limit_mlflow_retries()
+    return uri
+
+
+def _auth_headers() -> dict[str, str]:
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if user and password:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+    if os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        return {"Authorization": f"Bearer {os.environ['MLFLOW_TRACKING_TOKEN']}"}
+    return {}
+
+
+def _probe_http(uri: str, timeout: float) -> None:
+    name = os.environ.get("MLFLOW_EXPERIMENT_NAME", DEFAULT_EXPERIMENT)
+    url = (uri.rstrip("/") + "/api/2.0/mlflow/experiments/get-by-name?"
+           + urllib.parse.urlencode({"experiment_name": name}))
+    context = None
+    if uri.lower().startswith("https"):
+        context = ssl.create_default_context(
+            cafile=os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH") or None)
+        if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    request = urllib.request.Request(url, headers=_auth_headers())
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=context):
+            return
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404 and b"RESOURCE_DOES_NOT_EXIST" in exc.read():
+            return  # the server answers; the experiment is created on first use
+        if exc.code in (401, 403):
+            raise TrackingError(
+                f"MLflow tracking server {uri} refused the request (HTTP {exc.code}): set "
+                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or "
+                "MLFLOW_TRACKING_TOKEN) to credentials it accepts") from None
+        raise TrackingError(f"MLflow tracking server {uri} answered HTTP {exc.code} "
+                            f"({exc.reason}); is this an MLflow server? "
+                            f"{_what_to_do(uri)}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        if isinstance(reason, (socket.timeout, TimeoutError)) or "timed out" in str(reason):
+            reason = f"no answer within {timeout:g} s ({TIMEOUT_ENV} sets the limit)"
+        raise TrackingError(f"MLflow tracking server {uri} is not reachable ({reason}); "
+                            f"{_what_to_do(uri)}") from None
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (None for an in-memory database)."""
+    rest = uri.split("://", 1)[1] if "://" in uri else ""
+    if not rest.startswith("/") or rest in ("/", "/:memory:"):
+        return None
+    return Path(urllib.parse.unquote(rest[1:].split("?", 1)[0]))
+
+
+def _probe_sqlite(uri: str) -> None:
+    path = sqlite_path(uri)
+    if path is None:
+        return
+    folder = path.parent
+    problem = None
+    if not folder.exists():
+        problem = f"its folder {folder} does not exist"
+    elif not folder.is_dir():
+        problem = f"{folder} is not a folder"
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        problem = f"its folder {folder} is not writable"
+    elif path.exists():
+        if not path.is_file():
+            problem = f"{path} is not a file"
+        elif not os.access(path, os.R_OK | os.W_OK):
+            problem = f"{path} is not readable and writable"
+        else:
+            with open(path, "rb") as handle:
+                head = handle.read(len(SQLITE_HEADER))
+            if head and head != SQLITE_HEADER:
+                problem = f"{path} is not a SQLite database"
+    if problem:
+        raise TrackingError(f"MLflow tracking store {uri}: {problem}; {_what_to_do(uri)}")
+
+
+@contextlib.contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """Hold an exclusive lock beside a SQLite store while it is opened: MLflow creates and
+    migrates a new database on first use, and two stages doing that at once (``dvc queue
+    start -j 2`` on a fresh repo) fail with "duplicate column name"."""
+    path = sqlite_path(uri) if uri.lower().startswith("sqlite") else None
+    if path is None:
+        yield
+        return
+    import fcntl
+
+    with open(path.with_name(path.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _configure() -> None:
+    """Point MLflow at the store and the experiment (created on first use)."""
     import mlflow
 
     root = project_root()
-    mlflow.set_tracking_uri(tracking_uri(root))
+    uri = tracking_uri(root)
+    limit_mlflow_retries()
     name = os.environ.get("MLFLOW_EXPERIMENT_NAME", DEFAULT_EXPERIMENT)
-    if mlflow.get_experiment_by_name(name) is None:
-        location = None
-        if not os.environ.get("MLFLOW_TRACKING_URI"):
-            location = (root / "mlartifacts").as_uri()
-        mlflow.create_experiment(name, artifact_location=location)
+    with _store_lock(uri):
+        mlflow.set_tracking_uri(uri)
+        if mlflow.get_experiment_by_name(name) is None:
+            location = None
+            if uri == f"sqlite:///{root / 'mlflow.db'}":  # the embedded store
+                location = (root / "mlartifacts").as_uri()
+            mlflow.create_experiment(name, artifact_location=location)
     mlflow.set_experiment(name)
+
+
+# --------------------------------------------------------------------------- provenance
 
 
 def git_state(root: Path | None = None) -> dict[str, str]:
@@ -84,55 +275,11 @@ def fingerprint(*parts: Any) -> str:
 
 def _tags(variant: str, stage: str, fingerprint_value: str) -> dict[str, str]:
     tags = {"variant": variant, "dvc_stage": stage, "fingerprint": fingerprint_value,
+            "ganbench.host": socket.gethostname(), "ganbench.pid": str(os.getpid()),
             **git_state()}
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc_experiment"] = os.environ["DVC_EXP_NAME"]
     return tags
-
-
-@contextlib.contextmanager
-def start_variant_run(variant: str, stage: str, fingerprint_value: str, params: dict,
-                      run_file: Path) -> Iterator[Any]:
-    """Create the variant's MLflow run, record its id in ``run_file``, and make it active."""
-    import mlflow
-
-    _configure()
-    with mlflow.start_run(run_name=variant, tags=_tags(variant, stage, fingerprint_value)) as run:
-        mlflow.log_params(_flatten(params))
-        write_json(run_file, {"run_id": run.info.run_id, "tracking_uri": mlflow.get_tracking_uri(),
-                              "experiment_id": run.info.experiment_id})
-        yield run
-
-
-@contextlib.contextmanager
-def resume_variant_run(weights_dir: str | Path, stage: str) -> Iterator[Any]:
-    """Reopen the run that training created (id in ``<weights_dir>/mlflow_run.json``)."""
-    import mlflow
-
-    run_file = Path(weights_dir) / RUN_FILE
-    if not run_file.is_file():
-        from ganbench.errors import InputError
-        raise InputError(f"{run_file}: missing; the train stage writes it (rerun dvc repro)")
-    run_id = read_json(run_file)["run_id"]
-    _configure()
-    with mlflow.start_run(run_id=run_id) as run:
-        # MLflow tag keys may not contain "@": "evaluate@cgan" -> "dvc_stage.evaluate"
-        mlflow.set_tag(f"dvc_stage.{stage.split('@')[0]}", stage)
-        yield run
-
-
-@contextlib.contextmanager
-def start_comparison_run(name: str, params: dict) -> Iterator[Any]:
-    """The report stage's run: the comparison of all variants."""
-    import mlflow
-
-    _configure()
-    tags = {"dvc_stage": "report", "kind": "comparison", **git_state()}
-    if os.environ.get("DVC_EXP_NAME"):
-        tags["dvc_experiment"] = os.environ["DVC_EXP_NAME"]
-    with mlflow.start_run(run_name=name, tags=tags) as run:
-        mlflow.log_params(_flatten(params))
-        yield run
 
 
 def _flatten(params: dict, prefix: str = "") -> dict[str, Any]:
@@ -144,3 +291,194 @@ def _flatten(params: dict, prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = "null" if value is None else value
     return out
+
+
+# --------------------------------------------------------------------------- runs
+
+
+class RunLog:
+    """Logging into one started run that never raises: the first error marks the store down,
+    later calls are skipped (and counted) until ``retry``; ``failed`` says whether anything
+    was lost. Work that only tracking needs is not worth losing the stage's outputs for."""
+
+    def __init__(self, run_id: str, uri: str):
+        self.run_id, self.uri = run_id, uri
+        self.error: str | None = None
+        self.skipped: list[str] = []
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    def call(self, what: str, fn: Callable[[], Any]) -> bool:
+        """Run ``fn`` unless the store is down; True when it worked."""
+        if self.error is not None:
+            self.skipped.append(what)
+            return False
+        try:
+            fn()
+            return True
+        except Exception as exc:  # noqa: BLE001 - any store failure, reported once
+            self.error = describe(exc, with_type=True)
+            self.skipped.append(what)
+            print(f"ganbench: warning: MLflow store {self.uri} failed while logging {what} "
+                  f"({self.error}); the stage goes on and writes its outputs, and stops "
+                  "logging to MLflow", file=sys.stderr, flush=True)
+            return False
+
+    def report(self) -> None:
+        if self.failed:
+            shown = ", ".join(dict.fromkeys(self.skipped))
+            print(f"ganbench: warning: not logged to MLflow run {self.run_id} at {self.uri}: "
+                  f"{shown}; the run is marked FAILED where the store still answers (the DVC "
+                  "outputs hold the same numbers)", file=sys.stderr, flush=True)
+
+
+def runs_file(variant: str, workspace: Path | None = None) -> Path:
+    """Where a workspace keeps the id of a variant's current run (not a DVC output)."""
+    return (workspace or Path.cwd()) / RUNS_DIR / f"{variant}.json"
+
+
+def close_abandoned_runs(client, experiment_id: str, variant: str) -> list[str]:
+    """Mark KILLED the runs of ``variant`` left RUNNING by a process of this host that is gone
+    (``kill -9``, a lost machine); returns their ids."""
+    host = socket.gethostname()
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"tags.variant = '{variant}' and "
+        f"attributes.status = 'RUNNING' and tags.`ganbench.host` = '{host}'", max_results=100)
+    closed = []
+    for run in runs:
+        pid = run.data.tags.get("ganbench.pid", "")
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            client.set_terminated(run.info.run_id, status="KILLED")
+            client.set_tag(run.info.run_id, "ganbench.end", "process gone (killed)")
+            closed.append(run.info.run_id)
+    return closed
+
+
+def _end_status(exc: BaseException | None, log: RunLog) -> str:
+    if isinstance(exc, (KeyboardInterrupt, Interrupted)):
+        return "KILLED"
+    if exc is not None or log.failed:
+        return "FAILED"
+    return "FINISHED"
+
+
+@contextlib.contextmanager
+def _active_run(run_id: str | None, *, create: dict | None = None,
+                keep_failed: bool = False) -> Iterator[RunLog]:
+    """Open (``run_id``) or create (``create`` = start_run kwargs) a run; yield its RunLog;
+    end it with the status the stage earned. Errors before the run exists are TrackingErrors."""
+    import mlflow
+
+    uri = tracking_uri()
+    try:
+        _configure()
+        run = mlflow.start_run(run_id=run_id, **(create or {}))
+    except Exception as exc:  # noqa: BLE001 - the store refused: one line, before the work
+        raise TrackingError(f"MLflow tracking store {uri}: {describe(exc, with_type=True)}; "
+                            f"{_what_to_do(uri)}") from None
+    log = RunLog(run.info.run_id, uri)
+    previous = run.info.status
+    error: BaseException | None = None
+    try:
+        yield log
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        status = _end_status(error, log)
+        if keep_failed and previous in ("FAILED", "KILLED") and status == "FINISHED":
+            status = previous  # a later stage does not turn a failed run into a success
+        if status != "FINISHED":
+            log.call("the run's end tag", lambda: mlflow.set_tag(
+                "ganbench.end", "interrupted" if status == "KILLED" else
+                "tracking incomplete" if error is None else describe(error, with_type=True)))
+        log.report()
+        try:
+            mlflow.end_run(status)
+        except Exception as exc:  # noqa: BLE001
+            print(f"ganbench: warning: could not end MLflow run {log.run_id} at {uri} "
+                  f"({describe(exc, with_type=True)}); it may show as RUNNING", file=sys.stderr)
+            with contextlib.suppress(Exception):
+                mlflow.tracking.fluent._active_run_stack.get().clear()
+
+
+@contextlib.contextmanager
+def start_variant_run(variant: str, stage: str, fingerprint_value: str,
+                      params: dict) -> Iterator[RunLog]:
+    """Create the variant's MLflow run (train), after closing runs of the same variant that a
+    killed process left RUNNING; record its id in ``runs_file(variant)``."""
+    import mlflow
+
+    create = {"run_name": variant, "tags": _tags(variant, stage, fingerprint_value)}
+    with _active_run(None, create=create) as log:
+        run = mlflow.active_run()
+        log.call("closing abandoned runs", lambda: close_abandoned_runs(
+            mlflow.tracking.MlflowClient(), run.info.experiment_id, variant))
+        log.call("params", lambda: mlflow.log_params(_flatten(params)))
+        write_json(runs_file(variant), {"run_id": run.info.run_id,
+                                        "fingerprint": fingerprint_value,
+                                        "tracking_uri": log.uri,
+                                        "experiment_id": run.info.experiment_id})
+        yield log
+
+
+def find_variant_run(variant: str, fingerprint_value: str) -> str | None:
+    """The run that trained these weights: the workspace's side file when its fingerprint
+    matches, else the newest run tagged with the variant and fingerprint, else None."""
+    import mlflow
+
+    path = runs_file(variant)
+    if path.is_file():
+        with contextlib.suppress(ValueError, KeyError, OSError):
+            entry = read_json(path)
+            if entry["fingerprint"] == fingerprint_value and \
+                    entry.get("tracking_uri") == tracking_uri():
+                return str(entry["run_id"])
+    _configure()
+    experiment = mlflow.get_experiment_by_name(
+        os.environ.get("MLFLOW_EXPERIMENT_NAME", DEFAULT_EXPERIMENT))
+    runs = mlflow.tracking.MlflowClient().search_runs(
+        [experiment.experiment_id], filter_string=f"tags.variant = '{variant}' and "
+        f"tags.fingerprint = '{fingerprint_value}' and tags.dvc_stage = 'train@{variant}'",
+        order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0].info.run_id if runs else None
+
+
+@contextlib.contextmanager
+def resume_variant_run(variant: str, fingerprint_value: str, stage: str) -> Iterator[RunLog]:
+    """Reopen the run that trained these weights (``find_variant_run``), or, when there is
+    none (weights restored from DVC's run cache), start one tagged ``restored``."""
+    import mlflow
+
+    try:
+        run_id = find_variant_run(variant, fingerprint_value)
+    except TrackingError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        uri = tracking_uri()
+        raise TrackingError(f"MLflow tracking store {uri}: {describe(exc, with_type=True)}; "
+                            f"{_what_to_do(uri)}") from None
+    create = None
+    if run_id is None:
+        tags = {**_tags(variant, stage, fingerprint_value), "restored": "true"}
+        create = {"run_name": variant, "tags": tags}
+    with _active_run(run_id, create=create, keep_failed=True) as log:
+        # MLflow tag keys may not contain "@": "evaluate@cgan" -> "dvc_stage.evaluate"
+        log.call("the stage tag", lambda: mlflow.set_tag(f"dvc_stage.{stage.split('@')[0]}",
+                                                         stage))
+        yield log
+
+
+@contextlib.contextmanager
+def start_comparison_run(name: str, params: dict) -> Iterator[RunLog]:
+    """The report stage's run: the comparison of all variants."""
+    import mlflow
+
+    tags = {"dvc_stage": "report", "kind": "comparison", **git_state()}
+    if os.environ.get("DVC_EXP_NAME"):
+        tags["dvc_experiment"] = os.environ["DVC_EXP_NAME"]
+    with _active_run(None, create={"run_name": name, "tags": tags}) as log:
+        log.call("params", lambda: mlflow.log_params(_flatten(params)))
+        yield log

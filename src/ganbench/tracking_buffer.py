@@ -5,17 +5,24 @@ from __future__ import annotations
 import math
 import time
 
+from ganbench.tracking import RunLog
+
 
 class MetricBuffer:
-    """Collects ``(metrics, step)`` calls and logs them with ``log_batch`` every ``size`` values."""
+    """Collects ``(metrics, step)`` calls and logs them with ``log_batch`` every ``size`` values.
 
-    def __init__(self, run_id: str, size: int = 500):
+    Logging goes through the run's ``RunLog``: when the store fails, the values stay here,
+    are counted as not logged, and training goes on.
+    """
+
+    def __init__(self, log: RunLog, size: int = 500):
         from mlflow.tracking import MlflowClient
 
         self.client = MlflowClient()
-        self.run_id = run_id
+        self.log = log
         self.size = size
         self.pending: list = []
+        self.unlogged = 0
 
     def add(self, metrics: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric
@@ -27,6 +34,13 @@ class MetricBuffer:
             self.flush()
 
     def flush(self) -> None:
-        for start in range(0, len(self.pending), 1000):  # MLflow's batch limit
-            self.client.log_batch(self.run_id, metrics=self.pending[start:start + 1000])
-        self.pending = []
+        batch, self.pending = self.pending, []
+        if not batch:
+            return
+
+        def send() -> None:
+            for start in range(0, len(batch), 1000):  # MLflow's batch limit
+                self.client.log_batch(self.log.run_id, metrics=batch[start:start + 1000])
+
+        if not self.log.call("per-step training metrics", send):
+            self.unlogged += len(batch)

@@ -58,8 +58,8 @@ import torch
 from torch import nn
 
 from ganbench import losses
-from ganbench.checkpoint import checkpoint_path, load_checkpoint, remove_checkpoint, \
-    save_checkpoint
+from ganbench.checkpoint import checkpoint_path, claim, load_checkpoint, prune_checkpoints, \
+    remove_checkpoint, save_checkpoint
 from ganbench.device import autocast, pick_device
 from ganbench.images import uint8_to_signed
 from ganbench.io import atomic_file, write_json
@@ -364,8 +364,10 @@ def write_log(path: Path, rows: list[list]) -> None:
 
 
 def model_info(variant: str, cfg, *, status: str, diverged_step, image_shape, num_classes,
-               steps: int, weights_step: int, epochs: int, seconds: float, device: str) -> dict:
-    """The ``model.json`` object (what sampling and the report read)."""
+               steps: int, weights_step: int, epochs: int, seconds: float, device: str,
+               fingerprint: str | None = None) -> dict:
+    """The ``model.json`` object (what sampling and the report read). ``fingerprint``: the
+    training fingerprint (params and data), by which later stages find the MLflow run."""
     params = {**dataclasses.asdict(cfg), "loss": cfg.objective}
     return {"variant": variant, "status": status, "diverged_step": diverged_step,
             "params": params, "arch": cfg.arch, "loss": cfg.objective,
@@ -373,7 +375,7 @@ def model_info(variant: str, cfg, *, status: str, diverged_step, image_shape, nu
             "image_shape": [int(s) for s in image_shape], "steps": steps,
             "weights_step": weights_step, "epochs": epochs, "seconds": round(seconds, 3),
             "device": device, "seed": cfg.seed, "ema": cfg.ema is not None,
-            "ema_decay": cfg.ema}
+            "ema_decay": cfg.ema, "fingerprint": fingerprint}
 
 
 def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
@@ -385,8 +387,10 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
 
     Writes ``weights_dir/{generator.pt, generator_ema.pt (when cfg.ema), model.json}`` and the
     TSV log at ``log_path``; calls ``on_log(metrics, step)`` for every log row (the same
-    numbers, empty cells left out). Resumes from ``cache_dir/<fingerprint>/checkpoint.pt``
-    when one exists and deletes it after the run.
+    numbers, empty cells left out). Resumes from
+    ``cache_dir/<variant>/<fingerprint>/checkpoint.pt`` when one exists (a checkpoint that
+    cannot be used is named on stderr, with the reason) and deletes it after the run;
+    checkpoints that can no longer resume are pruned first (``checkpoint.prune_checkpoints``).
     """
     weights_dir, log_path = Path(weights_dir), Path(log_path)
     images_u8 = np.asarray(images_u8)
@@ -417,13 +421,20 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
     columns = trainer.columns
     col_index = [LOG_COLUMNS.index(c) for c in columns]
 
-    ckpt = checkpoint_path(cache_dir, fingerprint)
-    state = load_checkpoint(ckpt, fingerprint)
+    ckpt = checkpoint_path(cache_dir, variant, fingerprint)
+    prune_checkpoints(cache_dir, variant, keep=fingerprint)
+    state, ignored = load_checkpoint(ckpt, fingerprint)
+    if ignored is not None:
+        print(f"{variant}: ignoring checkpoint {ckpt}: it {ignored}; training starts from "
+              "step 0", file=sys.stderr, flush=True)
+    claim(ckpt)
     if state is not None:
         load_trainer_state(trainer, state["trainer"])
         rng.set_state(state["rng"])
         step, perm = state["step"], state["perm"].to(device)
         rows, seconds_before = state["rows"], state["seconds"]
+        print(f"{variant}: resuming from the checkpoint at step {step} of {total}",
+              file=sys.stderr, flush=True)
         if on_log is not None:  # replay the restored rows into the new run's tracker
             for row in rows:
                 on_log({c: row[i] for c, i in zip(columns, col_index)}, row[0])
@@ -519,7 +530,7 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
     write_json(weights_dir / MODEL_FILE, model_info(
         variant, cfg, status=status, diverged_step=diverged_step, image_shape=image_shape,
         num_classes=num_classes, steps=steps, weights_step=good_step, epochs=epochs_done,
-        seconds=seconds, device=str(device)))
+        seconds=seconds, device=str(device), fingerprint=fingerprint))
     write_log(log_path, rows)
     remove_checkpoint(ckpt)
     return TrainResult(status, diverged_step, steps, epochs_done, round(seconds, 3), str(device))

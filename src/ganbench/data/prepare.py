@@ -169,10 +169,12 @@ def check_params(params: DataParams) -> DataParams:
     return params
 
 
-def prepare_dataset(params: DataParams, out_dir: Path) -> dict:
+def prepare_dataset(params: DataParams, out_dir: Path, raw: dict | None = None) -> dict:
     """Load, split, convert and write ``out_dir/{train,test}.npz`` and ``meta.json``.
 
-    Writes atomically: on any error ``out_dir`` is left as it was. Returns the meta dict.
+    ``raw``: the identity of the raw data (``data/source.json``, ``ganbench.data.raw``),
+    recorded in meta.json. Writes atomically: on any error ``out_dir`` is left as it was.
+    Returns the meta dict.
     """
     params = check_params(params)
     source = load_source(params)
@@ -201,6 +203,7 @@ def prepare_dataset(params: DataParams, out_dir: Path) -> dict:
                    for name, (_, labels) in arrays.items()},
         "sha256": {name: {"images": sha256(images), "labels": sha256(labels)}
                    for name, (images, labels) in arrays.items()},
+        "raw": raw,
     }
     with atomic_dir(out_dir) as tmp:
         for name, (images, labels) in arrays.items():

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from ganbench.config import DataParams
-from ganbench.errors import InputError
+from ganbench.errors import InputError, describe
 
 # Folder images of different sizes cannot share one array: a list of C x H x W arrays then.
 Images = Union[np.ndarray, list]
@@ -172,14 +172,30 @@ def load_idx(params: DataParams) -> SourceData:
                       _load_idx_split(params, False, len(names)), names)
 
 
+class _CifarUnpickler(pickle.Unpickler):
+    """Unpickles data only: the NumPy array constructors the CIFAR batches use, nothing else.
+    A file naming any other global (code that would run on load) is refused."""
+
+    ALLOWED = {(module, name) for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+               for name in ("_reconstruct", "scalar")} | \
+        {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load the global {module}.{name}: a "
+                                         "CIFAR batch holds arrays and lists only")
+        return super().find_class(module, name)
+
+
 def _unpickle(path: Path) -> dict:
-    """Read one CIFAR pickle (the format torchvision reads: a dict, latin1 strings)."""
+    """Read one CIFAR pickle (the format torchvision reads: a dict, latin1 strings), with an
+    unpickler that builds arrays and containers only (``_CifarUnpickler``)."""
     try:
         with open(path, "rb") as handle:
-            entry = pickle.load(handle, encoding="latin1")
+            entry = _CifarUnpickler(handle, encoding="latin1").load()
     except Exception as exc:  # a truncated or foreign file raises many kinds of errors
-        raise InputError(f"{path}: not a CIFAR-10 python batch ({type(exc).__name__}: {exc})") \
-            from None
+        raise InputError(f"{path}: not a CIFAR-10 python batch ({type(exc).__name__}: "
+                         f"{describe(exc)})") from None
     if not isinstance(entry, dict):
         raise InputError(f"{path}: not a CIFAR-10 python batch (expected a dict, got "
                          f"{type(entry).__name__})")

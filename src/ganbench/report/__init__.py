@@ -67,11 +67,13 @@ def build_report(inputs: ReportInputs, out_dir: str | Path) -> list[Path]:
     return written + [out_dir / "figures"]
 
 
-def log_comparison(inputs: ReportInputs, out_dir: str | Path, params: dict) -> str:
+def log_comparison(inputs: ReportInputs, out_dir: str | Path, params: dict) -> str | None:
     """The MLflow comparison run: metrics.json, summary.md, index.html, figures, metrics as
-    ``<variant>.<backbone>.<metric>`` (and ``<variant>.tstr_accuracy``). Returns the run id."""
+    ``<variant>.<backbone>.<metric>`` (and ``<variant>.tstr_accuracy``). Returns the run id,
+    or None when the store failed (after the report was written: it is kept)."""
     import mlflow
 
+    from ganbench.errors import TrackingError
     from ganbench.tracking import start_comparison_run
 
     out_dir = Path(out_dir)
@@ -79,12 +81,19 @@ def log_comparison(inputs: ReportInputs, out_dir: str | Path, params: dict) -> s
                for key, value in flat_metrics(v.metrics).items()
                if isinstance(value, (int, float)) and not isinstance(value, bool)
                and math.isfinite(value)}
-    with start_comparison_run("comparison", params) as run:
-        for name in ("metrics.json", "summary.md", "index.html"):
-            mlflow.log_artifact(str(out_dir / name))
-        if (out_dir / "figures").is_dir():
-            mlflow.log_artifacts(str(out_dir / "figures"), "figures")
-        mlflow.log_metrics(metrics)
-        mlflow.set_tag("primary_metric", inputs.primary_metric)
-        mlflow.set_tag("variants", ",".join(v.name for v in inputs.variants))
-        return run.info.run_id
+    try:
+        with start_comparison_run("comparison", params) as run_log:
+            def artifacts() -> None:
+                for name in ("metrics.json", "summary.md", "index.html"):
+                    mlflow.log_artifact(str(out_dir / name))
+                if (out_dir / "figures").is_dir():
+                    mlflow.log_artifacts(str(out_dir / "figures"), "figures")
+            run_log.call("the report files", artifacts)
+            run_log.call("metrics", lambda: mlflow.log_metrics(metrics))
+            run_log.call("tags", lambda: mlflow.set_tags({
+                "primary_metric": inputs.primary_metric,
+                "variants": ",".join(v.name for v in inputs.variants)}))
+            return run_log.run_id
+    except TrackingError as exc:
+        log.warning("comparison run not logged to MLflow (%s); the report is written", exc)
+        return None
