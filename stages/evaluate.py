@@ -1,32 +1,42 @@
-"""DVC stage ``evaluate@<variant>``: params ``eval``, ``judge``, ``variants.<v>`` ->
-``reports/metrics/<v>.json``, and the same numbers in the variant's MLflow run."""
+"""DVC stage ``evaluate@<variant>-<seed>``: params ``eval``, ``judge``, ``variants.<v>``,
+``sample.n_samples``/``sample.seed`` -> ``reports/metrics/<v>/seed<s>.json``. The report
+stage copies the numbers into the chain's MLflow run (one MLflow process for all chains,
+instead of a 3-second MLflow start-up per chain)."""
 
-from pathlib import Path
-
+from ganbench import paths
 from ganbench.config import load_section
-from ganbench.data.prepared import PREPARED_DIR, load_prepared
+from ganbench.data.prepared import load_prepared
 from ganbench.device import pick_device
-from ganbench.evaluation import (JUDGE_DIR, REFERENCE_DIR, evaluate_variant,
-                                 load_variant_inputs, log_to_mlflow, summary_line,
+from ganbench.evaluation import (evaluate_variant, load_variant_inputs, summary_line,
                                  write_metrics)
 from ganbench.stage import run_stage, stage_target
 
 
 def main() -> None:
-    variant = stage_target("evaluate")
+    variant, seed = stage_target("evaluate")
+    chain = paths.chain_name(variant, seed)
     eval_params = load_section("eval")
     judge_params = load_section("judge")
+    sample_params = load_section("sample")
     cfg = load_section(f"variants.{variant}")
-    weights = Path("models") / variant / "weights"
-    inputs = load_variant_inputs(variant, Path("samples") / variant, weights)
-    prepared = load_prepared(Path(PREPARED_DIR))
-    metrics = evaluate_variant(variant, eval_params, judge_params, cfg.conditional, inputs,
-                               prepared, REFERENCE_DIR, JUDGE_DIR,
-                               pick_device(eval_params.device), pick_device(judge_params.device))
-    out = Path("reports") / "metrics" / f"{variant}.json"
-    write_metrics(metrics, out)
-    log_to_mlflow(metrics, out, inputs.model, f"evaluate@{variant}")
-    print(summary_line(metrics))
+    weights = paths.weights_dir(variant, seed)
+    inputs = load_variant_inputs(chain, paths.samples_dir(variant, seed), weights)
+    prepared = load_prepared(paths.PREPARED_DIR)
+    device = pick_device(eval_params.device)
+    draws = []
+    if eval_params.noise_draws > 1:  # further latent draws: the evaluation noise
+        from ganbench.sampling import generate, load_generator
+
+        generator, info = load_generator(weights, device)
+        draws = [(sample_params.seed + k,
+                  generate(generator, info, sample_params.n_samples, sample_params.seed + k,
+                           device)[0]) for k in range(1, eval_params.noise_draws)]
+    result = evaluate_variant(variant, eval_params, judge_params, cfg.conditional, inputs,
+                              prepared, paths.REFERENCE_DIR, paths.JUDGE_DIR, device,
+                              pick_device(judge_params.device), noise_draws=draws)
+    out = paths.seed_metrics(variant, seed)
+    write_metrics(result, out)
+    print(summary_line(result, f"evaluate@{chain}"))
 
 
 if __name__ == "__main__":

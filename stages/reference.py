@@ -8,7 +8,8 @@ from pathlib import Path
 from ganbench.config import load_section
 from ganbench.data.prepared import PREPARED_DIR, load_prepared
 from ganbench.device import pick_device
-from ganbench.evaluation import JUDGE_DIR, REFERENCE_DIR, build_reference
+from ganbench.evaluation import build_reference
+from ganbench.paths import JUDGE_DIR, REFERENCE_DIR
 from ganbench.stage import run_stage
 
 
@@ -18,10 +19,10 @@ def main() -> None:
     prepared = load_prepared(Path(PREPARED_DIR))
     floor = build_reference(eval_params, sample_params, prepared, REFERENCE_DIR, JUDGE_DIR,
                             pick_device(eval_params.device))
-    for name, entry in floor["backbones"].items():
-        print(f"reference {name}: {entry['n_real']} test images; real floor "
-              f"({entry['n_generated']} train images): fid {entry['fid']:.4g}, "
-              f"precision {entry['precision']:.3f}, recall {entry['recall']:.3f}")
+    for name, entry in floor.backbones.items():
+        print(f"reference {name}: {entry.n_real} test images; real floor "
+              f"({entry.n_generated} train images): fid {entry.fid:.4g}, "
+              f"precision {entry.precision:.3f}, recall {entry.recall:.3f}")
 
 
 if __name__ == "__main__":

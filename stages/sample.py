@@ -1,18 +1,19 @@
-"""DVC stage ``sample@<variant>``: fixed-seed samples, a sample grid and an interpolation strip."""
+"""DVC stage ``sample@<variant>-<seed>``: fixed-seed samples of one chain's generator, a sample
+grid and an interpolation strip."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
+from ganbench import paths
 from ganbench.config import load_section
 from ganbench.io import atomic_dir, write_json, write_npz
 from ganbench.stage import run_stage, stage_target
 
 
 def main() -> None:
-    variant = stage_target("sample")
+    variant, seed = stage_target("sample")
     params = load_section("sample")
     cfg = load_section(f"variants.{variant}")
 
@@ -20,21 +21,22 @@ def main() -> None:
     from ganbench.sampling import generate, interpolation, load_generator, save_grid
 
     device = pick_device(cfg.device)
-    generator, info = load_generator(Path("models") / variant / "weights", device)
+    generator, info = load_generator(paths.weights_dir(variant, seed), device)
     images, labels = generate(generator, info, params.n_samples, params.seed, device)
     stored = labels if labels is not None else np.full(len(images), -1, np.int64)
-    with atomic_dir(Path("samples") / variant) as out:
+    with atomic_dir(paths.samples_dir(variant, seed)) as out:
         write_npz(out / "samples.npz", images=images, labels=stored)
         save_grid(images, out / "grid.png", columns=params.grid_columns, labels=labels)
         interpolation(generator, info, params.interpolation_steps, params.seed, device,
                       path=out / "interpolation.png")
         write_json(out / "samples.json", {
-            "variant": variant, "n": int(len(images)), "seed": params.seed,
+            "variant": variant, "train_seed": seed, "n": int(len(images)), "seed": params.seed,
             "class_balanced": labels is not None, "conditional": bool(info["conditional"]),
             "ema": bool(info["ema_used"]), "status": info["status"],
             "diverged_step": info["diverged_step"]})
-    print(f"sample@{variant}: {len(images)} images ({'EMA' if info['ema_used'] else 'raw'} "
-          f"weights, status {info['status']}) -> samples/{variant}")
+    print(f"sample@{paths.chain_name(variant, seed)}: {len(images)} images "
+          f"({'EMA' if info['ema_used'] else 'raw'} weights, status {info['status']}) -> "
+          f"{paths.samples_dir(variant, seed)}")
 
 
 if __name__ == "__main__":

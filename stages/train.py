@@ -1,10 +1,12 @@
-"""DVC stage ``train@<variant>``: train one variant, log it to its own MLflow run."""
+"""DVC stage ``train@<variant>-<seed>``: train one variant with one training seed, logged to its
+own MLflow run."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 
+from ganbench import paths
 from ganbench.config import load_section
 from ganbench.data.prepared import load_prepared
 from ganbench.io import atomic_dir
@@ -12,10 +14,13 @@ from ganbench.stage import run_stage, stage_target
 from ganbench.tracking import fingerprint, project_root, start_variant_run
 
 
+MLFLOW_POINTS = 200  # per-step curves in MLflow (train_log.tsv keeps every row)
+
+
 def main() -> None:
-    variant = stage_target("train")
+    variant, seed = stage_target("train")
     cfg = load_section(f"variants.{variant}")
-    prepared = load_prepared(Path("data/prepared"))
+    prepared = load_prepared(paths.PREPARED_DIR)
 
     import mlflow
 
@@ -23,26 +28,27 @@ def main() -> None:
     from ganbench.tracking_buffer import MetricBuffer
 
     settings = dataclasses.asdict(cfg)
-    stamp = fingerprint(settings, prepared.meta["sha256"])
-    out = Path("models") / variant
+    stamp = fingerprint(settings, seed, prepared.meta["sha256"])
     cache = project_root() / ".ganbench-cache" / "checkpoints"
-    with start_variant_run(variant, f"train@{variant}", stamp, settings) as log:
+    stage = f"train@{paths.chain_name(variant, seed)}"
+    with start_variant_run(variant, seed, stage, stamp, settings) as log:
         log.call("data params", lambda: mlflow.log_params(
             {"data.source": prepared.meta["source"],
              "data.n_train": len(prepared.train_labels)}))
         buffer = MetricBuffer(log)
-        with atomic_dir(out / "weights") as weights:
+        with atomic_dir(paths.weights_dir(variant, seed)) as weights:
             result = train_variant(variant, cfg, prepared.train_images, prepared.train_labels,
-                                   prepared.num_classes, weights, out / "train_log.tsv", cache,
-                                   stamp, on_log=buffer.add)
+                                   prepared.num_classes, weights, paths.train_log(variant, seed),
+                                   cache, stamp, on_log=buffer.add, seed=seed,
+                                   on_log_points=MLFLOW_POINTS)
         buffer.flush()
         log.call("status tags", lambda: mlflow.set_tags(
             {"status": result.status, "diverged_step": str(result.diverged_step)}))
         log.call("training time", lambda: mlflow.log_metrics(
             {"train_seconds": result.seconds, "train_steps": result.steps}))
-        log.call("the sample grid", lambda: _log_grid(out / "weights", mlflow))
-    print(f"train@{variant}: {result.status} after {result.steps} steps in "
-          f"{result.seconds:.0f} s on {result.device}")
+        log.call("the sample grid", lambda: _log_grid(paths.weights_dir(variant, seed), mlflow))
+    print(f"{stage}: {result.status} after {result.steps} steps in {result.seconds:.0f} s on "
+          f"{result.device}")
 
 
 def _log_grid(weights: Path, mlflow) -> None:

@@ -1,8 +1,10 @@
 """Realistic fake inputs of the report and the gate, built in a temp folder.
 
-They follow the metrics-file contract of docs/ARCHITECTURE.md: ``reports/metrics/<v>.json``,
-``reports/judge.json``, ``data/reference/{floor,reference}.json``, ``samples/<v>/*.png``,
-``models/<v>/train_log.tsv`` and ``models/<v>/weights/model.json``.
+They follow the results format of ``ganbench.results``: ``reports/metrics/<v>/seed<s>.json``
+per chain, ``reports/metrics.json`` and ``reports/comparisons.json`` (made from those by the
+real aggregation code), ``reports/judge.json``, ``data/reference/{floor,reference}.json``,
+``samples/<v>/seed<s>/*.png``, ``models/<v>/seed<s>/train_log.tsv`` and
+``models/<v>/seed<s>/weights/model.json``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from ganbench.config import ReportParams, as_dict, validate_section, VariantParams
+from ganbench import paths
+from ganbench.aggregate import aggregate_variant, compare
+from ganbench.config import ReportParams, VariantParams, as_dict, validate_section
+from ganbench.results import SeedResult, aggregate_document
 
 LOG_HEADER = ("step", "epoch", "loss_d", "loss_g", "d_real", "d_fake", "wasserstein",
               "grad_norm_d", "grad_norm_g", "recon", "kl")
@@ -22,6 +27,7 @@ UNCONDITIONAL = "unconditional variant: samples carry no labels"
 NO_IS = "the offline TorchScript has pool3 features only, no logits"
 JUDGE = {"trtr_accuracy": 0.981, "n_train": 4000, "n_test": 1000, "epochs": 4, "seed": 0,
          "version": "judge-cnn sha256:1a2b3c4d", "num_classes": 10}
+SEEDS = (0, 1, 2)
 
 
 def backbone_entry(name: str, fid: float, *, kid=0.01, kid_std=0.001, is_mean=8.0, is_std=0.2,
@@ -41,24 +47,28 @@ def backbone_entry(name: str, fid: float, *, kid=0.01, kid_std=0.001, is_mean=8.
     }
 
 
-def metrics_entry(name: str, *, fid: float = 12.3, conditional: bool = False,
-                  status: str = "ok", diverged_step: int | None = None,
-                  tstr: float | None = 0.912, arch: str = "dcgan",
-                  loss: str = "nonsaturating", inception: bool = False, **metric) -> dict:
-    """One variant's ``reports/metrics/<v>.json`` object; ``metric`` overrides judge values."""
+def seed_entry(name: str, seed: int | None = 0, *, fid: float = 12.3,
+               conditional: bool = False, status: str = "ok", diverged_step: int | None = None,
+               tstr: float | None = 0.912, arch: str = "dcgan", loss: str = "nonsaturating",
+               inception: bool = False, noise: float | None = 0.1, **metric) -> dict:
+    """One chain's ``reports/metrics/<v>/seed<s>.json``; ``metric`` overrides judge values."""
     backbones = {"judge": backbone_entry("judge", fid, **metric)}
     if inception:
         backbones["inception"] = backbone_entry("inception", fid * 3.1, kid=0.03,
                                                 kid_std=0.002)
     entry = {
-        "variant": name, "status": status, "diverged_step": diverged_step,
+        "variant": name, "seed": seed, "status": status, "diverged_step": diverged_step,
         "conditional": conditional, "arch": arch, "loss": loss,
-        "train": {"steps": 1250, "epochs": 10, "seconds": 81.2, "device": "cpu", "seed": 0},
+        "train": {"steps": 1250, "epochs": 10, "device": "cpu"},
         "samples": {"n": 4000, "seed": 1234, "class_balanced": conditional, "ema": False},
         "reference": {"split": "test", "n": 1000},
         "backbones": backbones,
         "tstr": None, "tstr_reason": UNCONDITIONAL,
+        "eval_noise": None,
     }
+    if noise is not None:
+        entry["eval_noise"] = {"draws": 2, "latent_seeds": [1234, 1235],
+                               "std": {f"{b}.fid": noise * fid for b in backbones}}
     if conditional and tstr is not None:
         entry["tstr"] = {"accuracy": tstr, "trtr_accuracy": JUDGE["trtr_accuracy"],
                          "ratio": round(tstr / JUDGE["trtr_accuracy"], 6), "n_train": 4000,
@@ -68,14 +78,45 @@ def metrics_entry(name: str, *, fid: float = 12.3, conditional: bool = False,
     return entry
 
 
-# Four variants as a real run would leave them: an MLP GAN, two DCGANs, a diverged WGAN.
+def spread(value, offset: float, rel: float = 0.05):
+    """A per-seed value around ``value`` (deterministic): ``offset`` steps of ``rel`` away."""
+    if value is None or isinstance(value, bool):
+        return value
+    return value * (1 + rel * offset)
+
+
+def seeded_entries(name: str, seeds=SEEDS, rel: float = 0.05, **kwargs) -> dict[int, dict]:
+    """``seed_entry`` per seed, the numeric metrics spread by ``rel`` between seeds."""
+    out = {}
+    for i, seed in enumerate(seeds):
+        offset = i - (len(seeds) - 1) / 2  # the middle seed holds the value itself
+        values = {k: spread(v, offset, rel) if k in ("fid", "kid", "is_mean", "precision",
+                                                   "recall", "density", "coverage", "tstr")
+                  else v for k, v in kwargs.items()}
+        if kwargs.get("status") == "diverged" and seed != seeds[-1]:
+            values["status"], values["diverged_step"] = "ok", None
+        out[seed] = seed_entry(name, seed, **values)
+    return out
+
+
+def metrics_document(variants: dict[str, dict], seeds=SEEDS, rel: float = 0.05) -> dict:
+    """A ``reports/metrics.json`` document: name -> seed_entry kwargs, aggregated for real."""
+    aggregates = {name: aggregate_variant(name, list(seeds), {
+        s: SeedResult.from_json(e, name) for s, e in seeded_entries(name, seeds, rel,
+                                                                    **kwargs).items()})
+        for name, kwargs in variants.items()}
+    return json.loads(json.dumps(aggregate_document(aggregates)))
+
+
+# Four variants as a real run would leave them: an MLP GAN, two DCGANs, a WGAN whose last
+# seed diverged.
 DEFAULT = {
     "gan": (dict(arch="mlp", loss="minimax", width=256, epochs=30),
             dict(fid=30.5, arch="mlp", loss="minimax", precision=0.55, recall=0.41)),
     "dcgan": (dict(arch="dcgan", loss="nonsaturating"),
               dict(fid=12.3, kid=0.0101, kid_std=0.0011, recall=0.66)),
     "cgan": (dict(arch="dcgan", conditional=True, label_smoothing=0.1),
-             dict(fid=10.5, conditional=True, tstr=0.912, kid=0.0095, precision=0.74)),
+             dict(fid=11.5, conditional=True, tstr=0.912, kid=0.0095, precision=0.74)),
     "wgan": (dict(arch="dcgan", loss="wasserstein", weight_clip=0.01, optimizer="rmsprop",
                   n_critic=5, lr_g=5e-5, lr_d=5e-5),
              dict(fid=85.0, loss="wasserstein", status="diverged", diverged_step=60, kid=0.09,
@@ -129,43 +170,56 @@ def write_train_log(path: Path, *, arch: str, loss: str, steps: int = 120, seed:
     path.write_text("\n".join(lines) + "\n")
 
 
-def write_variant(root: Path, name: str, entry: dict, settings: dict, seed: int = 0) -> None:
-    write_json(root / "reports" / "metrics" / f"{name}.json", entry)
-    write_png(root / "samples" / name / "grid.png", seed, (10, 10))
-    write_png(root / "samples" / name / "interpolation.png", seed + 100, (1, 10))
-    write_train_log(root / "models" / name / "train_log.tsv", arch=entry["arch"],
-                    loss=entry["loss"], seed=seed, diverged_step=entry["diverged_step"])
-    write_json(root / "models" / name / "weights" / "model.json",
+def write_chain(root: Path, name: str, seed: int, entry: dict, settings: dict,
+                index: int) -> None:
+    write_json(root / paths.seed_metrics(name, seed), entry)
+    write_png(root / paths.samples_dir(name, seed) / "grid.png", index * 10 + seed, (10, 10))
+    write_png(root / paths.samples_dir(name, seed) / "interpolation.png", index + 100, (1, 10))
+    write_train_log(root / paths.train_log(name, seed), arch=entry["arch"], loss=entry["loss"],
+                    seed=seed, diverged_step=entry["diverged_step"])
+    write_json(root / paths.weights_dir(name, seed) / "model.json",
                {"status": entry["status"], "diverged_step": entry["diverged_step"],
-                "params": settings})
+                "params": settings, "seed": seed, "steps": 1250, "epochs": 10,
+                "device": "cpu", "fingerprint": f"{name}-{seed}-fingerprint"})
 
 
 def write_project(root: Path, variants: dict | None = None, *, stale: bool = True,
                   primary_metric: str = "judge.fid", title: str = "ganbench comparison",
-                  inception: bool = False) -> Path:
-    """A project folder with params.yaml and every input of the report stage.
+                  inception: bool = False, seeds=SEEDS, rel: float = 0.05) -> Path:
+    """A project folder with params.yaml and every input of the report stage, the
+    aggregate and comparisons made by the real aggregation code.
 
-    ``variants``: name -> (settings, metrics_entry kwargs), default ``DEFAULT``. With
-    ``stale``, a metrics file of a variant no longer in params is left behind too.
+    ``variants``: name -> (settings, seed_entry kwargs), default ``DEFAULT``. With ``stale``,
+    a metrics file of a variant no longer in params is left behind too.
     """
     variants = DEFAULT if variants is None else variants
+    backbones = ["judge", "inception"] if inception else ["judge"]
     params = {"data": {"source": "mnist5k", "image_size": 28, "channels": 1},
+              "eval": {"backbones": backbones},
               "report": {"primary_metric": primary_metric, "title": title},
+              "seeds": list(seeds),
               "variants": {name: settings for name, (settings, _) in variants.items()}}
     root.mkdir(parents=True, exist_ok=True)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    results = {}
     for i, (name, (settings, kwargs)) in enumerate(variants.items()):
-        write_variant(root, name, metrics_entry(name, inception=inception, **kwargs), settings, i)
+        entries = seeded_entries(name, seeds, rel, inception=inception, **kwargs)
+        for seed, entry in entries.items():
+            write_chain(root, name, seed, entry, settings, i)
+        results[name] = {s: SeedResult.from_json(e, name) for s, e in entries.items()}
     if stale:
-        write_json(root / "reports" / "metrics" / "old_variant.json",
-                   metrics_entry("old_variant", fid=1.0))
-    write_json(root / "reports" / "judge.json", JUDGE)
-    floor = metrics_entry("real", fid=0.85, kid=0.0002, kid_std=0.0004, is_mean=9.6,
-                          precision=0.8, recall=0.79, inception=inception)
+        write_json(root / paths.seed_metrics("old_variant", 0), seed_entry("old_variant"))
+    aggregates = {name: aggregate_variant(name, list(seeds), r) for name, r in results.items()}
+    write_json(root / paths.AGGREGATE_FILE, aggregate_document(aggregates))
+    write_json(root / paths.COMPARISONS_FILE, compare(aggregates, primary_metric))
+    write_json(root / paths.JUDGE_REPORT, JUDGE)
+    floor = seed_entry("real", None, fid=0.85, kid=0.0002, kid_std=0.0004, is_mean=9.6,
+                       precision=0.8, recall=0.79, inception=inception, noise=None)
     floor["tstr_reason"] = "the real row has no synthetic samples to train on"
-    write_json(root / "data" / "reference" / "floor.json", floor)
-    write_json(root / "data" / "reference" / "reference.json",
-               {"split": "test", "n": 1000, "source": "mnist5k"})
+    floor["train"] = None
+    write_json(root / paths.REFERENCE_DIR / "floor.json", floor)
+    write_json(root / paths.REFERENCE_DIR / "reference.json",
+               {"split": "test", "n": 1000, "source": "mnist5k", "prepared_sha256": "abc"})
     return root
 
 

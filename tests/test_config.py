@@ -20,7 +20,7 @@ def write(tmp_path, data) -> Path:
     """A params file; one default variant is added when ``data`` names none (a whole file is
     always validated, and it needs a variant)."""
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump({"variants": {"a": {}}, **data}))
+    path.write_text(yaml.safe_dump({"seeds": [0], "variants": {"a": {}}, **data}))
     return path
 
 
@@ -150,7 +150,7 @@ def test_readme_set_param_examples_name_keys_dvc_can_set():
 def test_exponent_floats_read_as_numbers_like_dvc(tmp_path):
     """YAML 1.2 (DVC's ruamel) reads 1e-4 as a float; PyYAML's YAML 1.1 would give a string."""
     path = tmp_path / "params.yaml"
-    path.write_text("variants:\n  g:\n    arch: dcgan\n    lr_g: 1e-4\n    lr_d: 2E-04\n"
+    path.write_text("seeds: [0]\nvariants:\n  g:\n    arch: dcgan\n    lr_g: 1e-4\n    lr_d: 2E-04\n"
                     "    ema: 9.99e-1\n    label_smoothing: '1e-1'\n")
     with pytest.raises(ParamsError, match=r"label_smoothing = '1e-1'"):
         load_all(path)  # a quoted value stays a string
@@ -183,13 +183,13 @@ def test_readme_params_reference_is_generated_from_schema():
 
 def test_duplicate_keys_are_refused_as_dvc_refuses_them(tmp_path):
     path = tmp_path / "params.yaml"
-    path.write_text("variants:\n  g:\n    lr_g: 0.1\n    epochs: 2\n    lr_g: 0.2\n")
+    path.write_text("seeds: [0]\nvariants:\n  g:\n    lr_g: 0.1\n    epochs: 2\n    lr_g: 0.2\n")
     with pytest.raises(ParamsError) as err:
         load_all(path)
     message = str(err.value)
-    assert "duplicate key 'lr_g' on lines 3 and 5" in message and "\n" not in message
+    assert "duplicate key 'lr_g' on lines 4 and 6" in message and "\n" not in message
     # merge keys may still be overridden by the mapping's own keys, as in DVC's ruamel
-    path.write_text("variants:\n  g: &g {epochs: 2, lr_g: 0.1}\n  h:\n    <<: *g\n"
+    path.write_text("seeds: [0]\nvariants:\n  g: &g {epochs: 2, lr_g: 0.1}\n  h:\n    <<: *g\n"
                     "    epochs: 3\n")
     assert load_all(path)["variants"]["h"].epochs == 3
 
@@ -245,3 +245,28 @@ def test_every_stage_refuses_what_check_params_refuses(tmp_path, monkeypatch, ca
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(ROOT / "stages" / "prepare.py"), run_name="__main__")
     assert exit_info.value.code == 2 and expected in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seeds, pattern", [
+    (None, r"seeds is missing: list the training seeds"),
+    ([], r"seeds = \[\]: must be a non-empty list"),
+    ([0, 0], r"lists a seed twice"),
+    ([0, -1], r"seeds contains -1: each seed must be an integer >= 0"),
+    ([0, 1.5], r"seeds contains 1.5"),
+    ([True], r"seeds contains True"),
+    ("0,1", r"must be a non-empty list"),
+])
+def test_seeds_are_a_list_of_distinct_non_negative_integers(tmp_path, seeds, pattern):
+    data = {"variants": {"a": {}}}
+    if seeds is not None:
+        data["seeds"] = seeds
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ParamsError, match=pattern):
+        load_all(path)
+
+
+def test_the_per_variant_seed_says_what_replaced_it(tmp_path):
+    with pytest.raises(ParamsError, match=r"'variants.a.seed' is no longer a key: per-variant "
+                                          r"seeds were replaced by the top-level `seeds:` list"):
+        load_all(write(tmp_path, {"variants": {"a": {"seed": 3}}}))

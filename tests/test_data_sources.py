@@ -285,7 +285,7 @@ def test_folder_errors(tmp_path, layout, message):
 
 def test_unknown_source_names_key_and_allowed_values(tmp_path):
     params = tmp_path / "params.yaml"
-    params.write_text("data:\n  source: mnist6k\nvariants:\n  a: {}\n")
+    params.write_text("data:\n  source: mnist6k\nseeds: [0]\nvariants:\n  a: {}\n")
     with pytest.raises(ParamsError) as err:
         load_section("data", params)
     text = str(err.value)

@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pytest
 import yaml
@@ -25,15 +24,20 @@ from ganbench.errors import InputError
 from ganbench.evaluation import (DISABLED_REASON, REAL_TSTR_REASON, UNCONDITIONAL_REASON,
                                  VariantInputs, evaluate_variant, extract, load_reference,
                                  load_variant_inputs, score_backbone)
-from ganbench.tracking import runs_file, start_variant_run
-from report_fixtures import backbone_entry, metrics_entry
+from ganbench import paths
+from ganbench.results import SeedResult
+from ganbench.tracking import start_variant_run
+from report_fixtures import backbone_entry, seed_entry
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = {
     "data": {"source": "digits", "image_size": 8, "seed": 0},
     "judge": {"epochs": 4, "seed": 0},
     "sample": {"n_samples": 300, "seed": 1},
-    "eval": {"backbones": ["judge"], "kid_subsets": 20, "kid_subset_size": 200, "seed": 0},
+    # noise_draws 1: the samples here are fixture files, with no generator to draw more from
+    "eval": {"backbones": ["judge"], "kid_subsets": 20, "kid_subset_size": 200, "seed": 0,
+             "noise_draws": 1},
+    "seeds": [0],
     "variants": {"cond": {"arch": "dcgan", "conditional": True},
                  "plain": {"arch": "dcgan"}},
 }
@@ -79,22 +83,22 @@ def project(tmp_path_factory):
 
 def write_variant(root: Path, name: str, images: np.ndarray, labels: np.ndarray,
                   conditional: bool) -> None:
-    """samples/<v>/{samples.npz,samples.json}, models/<v>/weights/model.json, and the
-    variant's MLflow run (as the train stage leaves them)."""
-    samples = root / "samples" / name
+    """samples/<v>/seed0/{samples.npz,samples.json}, models/<v>/seed0/weights/model.json, and
+    the chain's MLflow run (as the train stage leaves them)."""
+    samples = root / paths.samples_dir(name, 0)
     samples.mkdir(parents=True, exist_ok=True)
     np.savez(samples / "samples.npz", images=images, labels=labels.astype(np.int64))
     (samples / "samples.json").write_text(json.dumps({
         "variant": name, "n": len(images), "seed": 1, "class_balanced": conditional,
         "conditional": conditional, "ema": False, "status": "ok", "diverged_step": None}))
-    weights = root / "models" / name / "weights"
+    weights = root / paths.weights_dir(name, 0)
     weights.mkdir(parents=True, exist_ok=True)
     (weights / "model.json").write_text(json.dumps({
         "variant": name, "status": "ok", "diverged_step": None, "params": {}, "arch": "dcgan",
         "loss": "nonsaturating", "conditional": conditional, "z_dim": 64, "num_classes": 10,
-        "image_shape": list(images.shape[1:]), "steps": 90, "epochs": 4, "seconds": 1.5,
+        "image_shape": list(images.shape[1:]), "steps": 90, "epochs": 4,
         "device": "cpu", "seed": 0, "ema": None, "fingerprint": "f" * 16}))
-    with contextlib.chdir(root), start_variant_run(name, f"train@{name}", "f" * 16,
+    with contextlib.chdir(root), start_variant_run(name, 0, f"train@{name}-0", "f" * 16,
                                                    {"arch": "dcgan"}):
         pass
 
@@ -120,8 +124,9 @@ def test_reference_files(project):
 
 def test_floor_has_the_shape_of_a_variant(project):
     floor = json.loads((project / "data" / "reference" / "floor.json").read_text())
-    contract = metrics_entry("real")
+    contract = seed_entry("real")
     assert set(floor) == set(contract)
+    SeedResult.from_json(floor, "floor.json")  # the results format's own check
     assert (floor["variant"], floor["status"], floor["tstr"]) == ("real", "ok", None)
     assert floor["tstr_reason"] == REAL_TSTR_REASON
     assert floor["samples"]["n"] == 300 and floor["reference"] == {"split": "test", "n": 359}
@@ -142,23 +147,23 @@ def test_noise_scores_far_worse_than_held_out_real_data(project):
     real = real["backbones"]["judge"]
     noise_images = np.random.default_rng(0).integers(0, 256, (300, 1, 8, 8), dtype=np.uint8)
     noise = score_backbone(backbone, extract(backbone, noise_images, 100), ref, params)
-    assert noise["fid"] > 10 * real["fid"] + 10
-    assert noise["kid_mean"] > real["kid_mean"] + 10 * real["kid_std"]
-    assert noise["is_mean"] < real["is_mean"] - 2
+    assert noise.fid > 10 * real["fid"] + 10
+    assert noise.kid_mean > real["kid_mean"] + 10 * real["kid_std"]
+    assert noise.is_mean < real["is_mean"] - 2
     # k-NN precision is inflated by outliers of the real set, whose balls are large (measured
     # 0.53 for noise vs 0.97); the motivation of density (Naeem et al. 2020): 0.22 vs 1.03
-    assert noise["precision"] < real["precision"] - 0.3
+    assert noise.precision < real["precision"] - 0.3
     for key in ("recall", "density", "coverage"):
-        assert noise[key] < 0.3 * real[key], key
+        assert getattr(noise, key) < 0.3 * real[key], key
 
 
 def test_evaluate_stage_end_to_end(project):
     images, labels = real_samples(project)
     write_variant(project, "cond", images, labels, conditional=True)
-    out = stage(project, "evaluate", "cond")
-    assert "evaluate@cond: judge fid" in out.stdout and "tstr" in out.stdout
-    metrics = json.loads((project / "reports" / "metrics" / "cond.json").read_text())
-    contract = metrics_entry("cond", conditional=True)
+    out = stage(project, "evaluate", "cond", "0")
+    assert "evaluate@cond-0: judge fid" in out.stdout and "tstr" in out.stdout
+    metrics = json.loads((project / paths.seed_metrics("cond", 0)).read_text())
+    contract = seed_entry("cond", conditional=True)
     assert set(metrics) == set(contract)
     for key in ("train", "samples", "reference", "tstr"):
         assert set(metrics[key]) == set(contract[key]), key
@@ -166,55 +171,75 @@ def test_evaluate_stage_end_to_end(project):
     judge = json.loads((project / "reports" / "judge.json").read_text())
     entry = metrics["backbones"]["judge"]
     assert entry["version"] == judge["version"] and entry["n_generated"] == 300
-    assert metrics["train"] == {"steps": 90, "epochs": 4, "seconds": 1.5, "device": "cpu",
-                                "seed": 0}
+    assert metrics["seed"] == 0 and metrics["eval_noise"] is None  # noise_draws: 1
+    assert metrics["train"] == {"steps": 90, "epochs": 4, "device": "cpu"}
     assert metrics["samples"] == {"n": 300, "seed": 1, "class_balanced": True, "ema": False}
     tstr = metrics["tstr"]
     assert metrics["tstr_reason"] is None and tstr["trtr_accuracy"] == judge["trtr_accuracy"]
     assert tstr["accuracy"] > 0.8 and tstr["n_train"] == 300 and tstr["n_test"] == 359
-    # the same numbers in the variant's MLflow run, with flat names
-    with contextlib.chdir(project):
-        run_id = json.loads(runs_file("cond").read_text())
-    run = mlflow.get_run(run_id["run_id"])
-    assert run.info.status == "FINISHED"
-    assert run.data.metrics["judge.fid"] == pytest.approx(entry["fid"])
-    assert run.data.metrics["judge.kid_mean"] == pytest.approx(entry["kid_mean"])
-    assert run.data.metrics["tstr.accuracy"] == pytest.approx(tstr["accuracy"])
-    assert run.data.tags["judge.version"] == judge["version"]
-    assert run.data.tags["dvc_stage.evaluate"] == "evaluate@cond"
+    # what MLflow will get (the report stage logs it), under the flat names of results
+    tracked = SeedResult.from_json(metrics, "cond").tracked_metrics()
+    assert tracked["judge.fid"] == entry["fid"] and tracked["judge.kid_std"] == entry["kid_std"]
+    assert tracked["tstr_accuracy"] == tstr["accuracy"]
+    assert tracked["trtr_accuracy"] == judge["trtr_accuracy"]
+
+
+def test_evaluation_noise_is_the_spread_over_latent_draws(project):
+    """Further draws of the same model (here: other real train images) give each backbone
+    metric's std; the reported values stay those of the first draw."""
+    images, labels = real_samples(project)
+    write_variant(project, "drawn", images, labels, conditional=False)
+    inputs = load_variant_inputs("drawn-0", project / paths.samples_dir("drawn", 0),
+                                 project / paths.weights_dir("drawn", 0))
+    prepared = load_prepared(project / "data" / "prepared")
+    kwargs = dict(reference_dir=project / "data" / "reference",
+                  judge_dir=project / "models" / "judge")
+    params = EvalParams(**PARAMS["eval"])
+    alone = evaluate_variant("drawn", params, JudgeParams(), False, inputs, prepared, **kwargs)
+    other = [(2, real_samples(project, 300)[0][::-1].copy()),
+             (3, prepared.train_images[-300:])]
+    noisy = evaluate_variant("drawn", params, JudgeParams(), False, inputs, prepared,
+                             noise_draws=other, **kwargs)
+    assert noisy.backbones["judge"].fid == alone.backbones["judge"].fid
+    assert noisy.eval_noise.draws == 3 and noisy.eval_noise.latent_seeds == [1, 2, 3]
+    assert set(noisy.eval_noise.std) == {f"judge.{m}" for m in
+                                         ("fid", "kid_mean", "is_mean", "precision", "recall",
+                                          "density", "coverage")}
+    assert 0 < noisy.eval_noise.std["judge.fid"] < alone.backbones["judge"].fid
 
 
 def test_tstr_reasons_for_unconditional_and_disabled(project):
     images, _ = real_samples(project, 100)
     write_variant(project, "plain", images, np.full(100, -1), conditional=False)
-    inputs = load_variant_inputs("plain", project / "samples" / "plain",
-                                 project / "models" / "plain" / "weights")
+    inputs = load_variant_inputs("plain-0", project / paths.samples_dir("plain", 0),
+                                 project / paths.weights_dir("plain", 0))
     prepared = load_prepared(project / "data" / "prepared")
     kwargs = dict(reference_dir=project / "data" / "reference",
                   judge_dir=project / "models" / "judge")
     params = EvalParams(**PARAMS["eval"])
     plain = evaluate_variant("plain", params, JudgeParams(), False, inputs, prepared, **kwargs)
-    assert plain["tstr"] is None and plain["tstr_reason"] == UNCONDITIONAL_REASON
-    assert plain["backbones"]["judge"]["kid_subset_size"] == 100
+    assert plain.tstr is None and plain.tstr_reason == UNCONDITIONAL_REASON
+    assert plain.backbones["judge"].kid_subset_size == 100
+    assert plain.flat()["tstr_accuracy"] is None
     labelled = VariantInputs(inputs.images, np.arange(100) % 10, inputs.samples, inputs.model)
     off = evaluate_variant("plain", EvalParams(**{**PARAMS["eval"], "tstr": False}),
                            JudgeParams(), True, labelled, prepared, **kwargs)
-    assert off["tstr"] is None and off["tstr_reason"] == DISABLED_REASON
+    assert off.tstr is None and off.tstr_reason == DISABLED_REASON
     with pytest.raises(InputError, match="carry no labels"):
         evaluate_variant("plain", params, JudgeParams(), True, inputs, prepared, **kwargs)
 
 
 def test_evaluate_stage_errors_are_one_line(project, capsys):
-    assert stage_in_process(project, "evaluate", "nope") == 2
+    assert stage_in_process(project, "evaluate", "nope", "0") == 2
     assert "no variant 'nope'" in capsys.readouterr().err
-    (project / "models" / "ghost" / "weights").mkdir(parents=True)
+    (project / paths.weights_dir("ghost", 0)).mkdir(parents=True)
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["variants"]["ghost"] = {"arch": "dcgan"}
     (project / "params.yaml").write_text(yaml.safe_dump(params))
-    assert stage_in_process(project, "evaluate", "ghost") == 2
+    assert stage_in_process(project, "evaluate", "ghost", "0") == 2
     err = capsys.readouterr().err
     assert "samples.npz: missing" in err and len(err.strip().splitlines()) == 1
     write_variant(project, "ghost", np.zeros((20, 1, 28, 28), np.uint8), np.full(20, -1), False)
-    assert stage_in_process(project, "evaluate", "ghost") == 2
+    assert stage_in_process(project, "evaluate", "ghost", "0") == 2
     assert "the judge was trained on (1, 8, 8)" in capsys.readouterr().err
-    assert not (project / "reports" / "metrics" / "ghost.json").exists()
+    assert not (project / paths.seed_metrics("ghost", 0)).exists()

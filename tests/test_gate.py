@@ -23,12 +23,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
-from report_fixtures import metrics_entry
+from report_fixtures import SEEDS, metrics_document
 
 from ganbench import gate
-from ganbench.config import BACKBONE_METRICS, VARIANT_METRICS
+from ganbench.results import BACKBONE_METRICS, VARIANT_METRICS, direction
 
 # --------------------------------------------------------------------------- helpers
 
@@ -80,27 +81,30 @@ def run_gate(baseline: Path | None, current: Path, *extra: str, cwd: Path | None
     return GateResult(code, out, err, table)
 
 
-def worsen(doc: dict, variant: str, factor: float = 3.0) -> dict:
-    """A copy of a metrics.json document where ``variant`` is clearly worse on every gated
-    metric: lower-is-better values times ``factor`` (plus a little, for zeros), higher-is-better
-    values divided by it."""
-    doc = copy.deepcopy(doc)
-    entry = doc[variant]
-    for values in entry["backbones"].values():
-        for metric, sign in BACKBONE_METRICS.items():
-            value = values.get(metric)
-            if isinstance(value, (int, float)):
-                values[metric] = value * factor + 0.1 if sign < 0 else value / factor
-    if isinstance(entry.get("tstr"), dict):
-        for key in ("accuracy", "ratio"):
-            if isinstance(entry["tstr"].get(key), (int, float)):
-                entry["tstr"][key] /= factor
-    return doc
+def worsen(document: dict, variant: str, factor: float = 3.0) -> dict:
+    """A copy of a metrics.json document where ``variant`` is clearly worse on every metric,
+    in every seed: lower-is-better values times ``factor`` (plus a little, for zeros),
+    higher-is-better values divided by it."""
+    document = copy.deepcopy(document)
+    for name, summary in document[variant]["metrics"].items():
+        sign = direction(name)
+        summary["values"] = [None if v is None else v * factor + 0.1 if sign < 0 else v / factor
+                             for v in summary["values"]]
+        refresh(summary)
+    return document
 
 
-def doc(**entries) -> dict:
-    """A metrics.json document: name -> metrics_entry kwargs."""
-    return {name: metrics_entry(name, **kwargs) for name, kwargs in entries.items()}
+def refresh(summary: dict) -> None:
+    """Recompute a summary's mean from its values (the gate reads the values)."""
+    present = [v for v in summary["values"] if v is not None]
+    summary["mean"] = sum(present) / len(present) if present else None
+    summary["n"] = len(present)
+
+
+def doc(seeds=SEEDS, rel: float = 0.05, **entries) -> dict:
+    """A metrics.json document over ``seeds``: name -> seed_entry kwargs, each metric spread
+    by ``rel`` between seeds (report_fixtures.metrics_document, the real aggregation)."""
+    return metrics_document(entries, seeds, rel)
 
 
 BASE = dict(a=dict(fid=10.0, precision=0.7), b=dict(fid=20.0, conditional=True, tstr=0.9))
@@ -126,12 +130,17 @@ def check(table: str, variant: str, metric: str) -> str:
     raise AssertionError(f"no row {variant} {metric} in\n{table}")
 
 
+def flat(metric: str, backbone: str = "judge") -> str:
+    return metric if metric in VARIANT_METRICS else f"{backbone}.{metric}"
+
+
 def edit(document: dict, variant: str, metric: str, value, backbone: str = "judge") -> dict:
+    """Move every seed's value of one metric so that their mean becomes ``value``."""
     document = copy.deepcopy(document)
-    if metric in VARIANT_METRICS:
-        document[variant]["tstr"][metric.split("_", 1)[1]] = value
-    else:
-        document[variant]["backbones"][backbone][metric] = value
+    summary = document[variant]["metrics"][flat(metric, backbone)]
+    shift = value - summary["mean"]
+    summary["values"] = [v + shift for v in summary["values"]]
+    refresh(summary)
     return document
 
 
@@ -147,34 +156,88 @@ def test_identical_metrics_pass_and_table_is_written(files, tmp_path, capsys):
     assert "| variant | metric | old | new | change | verdict |" in result.table
     assert check(result.table, "a", "judge.fid").startswith("✅ ok")
     assert check(result.table, "a", "tstr_accuracy").startswith("➖ n/a")  # unconditional
+    assert "| a | judge.fid | 10.000 (n=3) | 10.000 (n=3) | 0 |" in result.table
 
 
-@pytest.mark.parametrize("metric,sign", [*BACKBONE_METRICS.items(), *VARIANT_METRICS.items()])
-def test_each_direction(files, tmp_path, capsys, metric, sign):
-    """Worse in the metric's direction fails; the same step in the other direction passes."""
+@pytest.mark.parametrize("metric", [*BACKBONE_METRICS, *VARIANT_METRICS])
+def test_each_direction(files, tmp_path, capsys, metric):
+    """Worse in the metric's direction, far beyond tolerance and noise, fails; the same step
+    in the other direction passes."""
     write, baseline = files
     base = doc(**BASE)
     variant = "b"
-    old = (base[variant]["tstr"][metric.split("_", 1)[1]] if metric in VARIANT_METRICS
-           else base[variant]["backbones"]["judge"][metric])
-    step = max(abs(old), 1.0)   # far beyond any default tolerance
-    name = f"judge.{metric}" if metric in BACKBONE_METRICS else metric
+    sign = direction(flat(metric))
+    old = base[variant]["metrics"][flat(metric)]["mean"]
+    step = max(abs(old), 1.0)
     worse = run_gate(baseline, write(edit(base, variant, metric, old - sign * step)),
                      cwd=tmp_path, capsys=capsys)
     assert worse.code == 1, worse.out
-    assert "regression" in check(worse.table, variant, name)
+    assert "regression" in check(worse.table, variant, flat(metric))
     better = run_gate(baseline, write(edit(base, variant, metric, old + sign * step)),
                       cwd=tmp_path, capsys=capsys)
     assert better.code == 0, better.out
-    assert "better" in check(better.table, variant, name)
+    assert "better" in check(better.table, variant, flat(metric))
 
 
-def test_tolerance_abs_and_rel(tmp_path, files, capsys):
-    """Allowed worsening = abs + rel * |old|: FID 10 with rel 0.1, abs 0.5 allows 1.5."""
-    write, baseline = files
+def test_beyond_tolerance_but_within_seed_noise_is_inconclusive(tmp_path, capsys):
+    """FID 10 -> 13 is beyond the default 15% + 1 tolerance (2.5), but the seeds spread by
+    50%: the change is not significant. Exit 0, flagged; --strict fails it."""
+    baseline = write_metrics(tmp_path / "base.json", doc(rel=0.5, a=dict(fid=10.0)))
+    current = write_metrics(tmp_path / "cur.json", doc(rel=0.5, a=dict(fid=13.0)))
+    result = run_gate(baseline, current, cwd=tmp_path, capsys=capsys)
+    assert result.code == 0, result.out
+    verdict = check(result.table, "a", "judge.fid")
+    assert verdict.startswith("**⚠️ inconclusive") and "within seed noise" in verdict
+    assert "1 inconclusive" in result.out
+    strict = run_gate(baseline, current, "--strict", cwd=tmp_path, capsys=capsys)
+    assert strict.code == 1 and "FAIL" in strict.out
+    # the same means with tight seeds: significant, so a regression
+    tight = write_metrics(tmp_path / "tight.json", doc(rel=0.01, a=dict(fid=13.0)))
+    base_tight = write_metrics(tmp_path / "bt.json", doc(rel=0.01, a=dict(fid=10.0)))
+    assert run_gate(base_tight, tight, cwd=tmp_path, capsys=capsys).code == 1
+
+
+def test_pure_seed_noise_passes(tmp_path, capsys):
+    """Two runs of the same variant with different seeds (values drawn from one normal
+    distribution): the gate passes whatever the draw, in nearly every draw (seeded)."""
+    rng = np.random.default_rng(0)
+    failures = 0
+    for _ in range(40):
+        base, cur = doc(a=dict(fid=10.0)), doc(a=dict(fid=10.0))
+        for document in (base, cur):
+            summary = document["a"]["metrics"]["judge.fid"]
+            summary["values"] = list(rng.normal(10.0, 1.0, 3))
+            refresh(summary)
+        code = run_gate(write_metrics(tmp_path / "b.json", base),
+                        write_metrics(tmp_path / "c.json", cur), cwd=tmp_path,
+                        capsys=capsys).code
+        failures += code != 0
+    assert failures <= 2  # a 5% false-alarm rate, and then only beyond the tolerance too
+
+
+def test_single_seed_falls_back_to_the_tolerance_rule_and_says_so(tmp_path, capsys):
+    baseline = write_metrics(tmp_path / "base.json", doc(seeds=(0,), a=dict(fid=10.0)))
+    current = write_metrics(tmp_path / "cur.json", doc(seeds=(0,), a=dict(fid=13.0)))
+    result = run_gate(baseline, current, cwd=tmp_path, capsys=capsys)
+    assert result.code == 1
+    verdict = check(result.table, "a", "judge.fid")
+    assert "regression" in verdict and "single seed: tolerance rule only" in verdict
+    same = run_gate(baseline, baseline, cwd=tmp_path, capsys=capsys)
+    assert same.code == 0
+    assert "single seed" in check(same.table, "a", "judge.fid")
+
+
+def test_tolerance_abs_and_rel(tmp_path, capsys):
+    """Allowed worsening = abs + rel * |old mean|: FID 10 with rel 0.1, abs 0.5 allows 1.5
+    (tight seeds, so every step beyond the tolerance is significant)."""
+    baseline = write_metrics(tmp_path / "base.json", doc(rel=0.001, **BASE))
+    base = doc(rel=0.001, **BASE)
+
+    def write(document):
+        return write_metrics(tmp_path / "current.json", document)
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"variants": {"a": {}}, "gate": {"tolerances": {"fid": {"rel": 0.1, "abs": 0.5}}}}))
-    base = doc(**BASE)
+    params.write_text(yaml.safe_dump({"seeds": [0], "variants": {"a": {}}, "gate": {
+        "tolerances": {"fid": {"rel": 0.1, "abs": 0.5}}}}))
     inside = run_gate(baseline, write(edit(base, "a", "fid", 11.49)), cwd=tmp_path,
                       capsys=capsys)
     assert inside.code == 0, inside.out
@@ -184,10 +247,12 @@ def test_tolerance_abs_and_rel(tmp_path, files, capsys):
     assert outside.code == 1
     assert "regression" in check(outside.table, "a", "judge.fid")
     # rel only: 0.2 * 10 = 2 allowed; abs only: 0.5 allowed
-    params.write_text(yaml.safe_dump({"variants": {"a": {}}, "gate": {"tolerances": {"fid": {"rel": 0.2}}}}))
+    params.write_text(yaml.safe_dump({"seeds": [0], "variants": {"a": {}}, "gate": {
+        "tolerances": {"fid": {"rel": 0.2}}}}))
     assert run_gate(baseline, write(edit(base, "a", "fid", 11.9)), cwd=tmp_path,
                     capsys=capsys).code == 0
-    params.write_text(yaml.safe_dump({"variants": {"a": {}}, "gate": {"tolerances": {"fid": {"abs": 0.5}}}}))
+    params.write_text(yaml.safe_dump({"seeds": [0], "variants": {"a": {}}, "gate": {
+        "tolerances": {"fid": {"abs": 0.5}}}}))
     assert run_gate(baseline, write(edit(base, "a", "fid", 11.9)), cwd=tmp_path,
                     capsys=capsys).code == 1
 
@@ -195,7 +260,8 @@ def test_tolerance_abs_and_rel(tmp_path, files, capsys):
 def test_section_defaults_apply_to_metrics_without_their_own_entry(tmp_path, files, capsys):
     write, baseline = files
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(
-        {"variants": {"a": {}}, "gate": {"rel": 0.5, "abs": 0.0, "tolerances": {"fid": {"abs": 0.1}}}}))
+        {"seeds": [0], "variants": {"a": {}},
+         "gate": {"rel": 0.5, "abs": 0.0, "tolerances": {"fid": {"abs": 0.1}}}}))
     base = doc(**BASE)
     # precision 0.7 -> 0.4: within rel 0.5 (0.35 allowed) since precision has no entry
     result = run_gate(baseline, write(edit(base, "a", "precision", 0.4)), cwd=tmp_path,
@@ -204,18 +270,14 @@ def test_section_defaults_apply_to_metrics_without_their_own_entry(tmp_path, fil
 
 
 def test_default_tolerances_pass_seed_noise_and_fail_real_regression(files, tmp_path, capsys):
-    """Schema defaults (no params.yaml): a few percent of noise passes, 3x worse fails."""
+    """Schema defaults (no params.yaml): a few percent of drift passes, 3x worse fails."""
     write, baseline = files
     noisy = doc(**BASE)
-    for name in noisy:
-        judge = noisy[name]["backbones"]["judge"]
-        judge["fid"] *= 1.1
-        judge["kid_mean"] *= 1.2
-        judge["is_mean"] *= 0.97
-        judge["precision"] -= 0.03
-        judge["recall"] -= 0.03
-    noisy["b"]["tstr"]["accuracy"] -= 0.02
-    noisy["b"]["tstr"]["ratio"] -= 0.02
+    for name, factor in (("judge.fid", 1.1), ("judge.kid_mean", 1.2), ("judge.is_mean", 0.97)):
+        for variant in noisy:
+            summary = noisy[variant]["metrics"][name]
+            summary["values"] = [v * factor for v in summary["values"]]
+            refresh(summary)
     result = run_gate(baseline, write(noisy), cwd=tmp_path, capsys=capsys)
     assert result.code == 0, result.out
     worse = run_gate(baseline, write(worsen(doc(**BASE), "a")), cwd=tmp_path, capsys=capsys)
@@ -223,9 +285,10 @@ def test_default_tolerances_pass_seed_noise_and_fail_real_regression(files, tmp_
     assert "regression" in check(worse.table, "a", "judge.fid")
 
 
-def test_per_metric_override_on_the_command_line(files, tmp_path, capsys):
-    write, baseline = files
-    current = write(edit(doc(**BASE), "a", "fid", 14.0))
+def test_per_metric_override_on_the_command_line(tmp_path, capsys):
+    baseline = write_metrics(tmp_path / "base.json", doc(rel=0.001, **BASE))
+    current = write_metrics(tmp_path / "cur.json", edit(doc(rel=0.001, **BASE), "a", "fid",
+                                                          14.0))
     assert run_gate(baseline, current, cwd=tmp_path, capsys=capsys).code == 1
     assert run_gate(baseline, current, "--tolerance", "fid=0.5", cwd=tmp_path,
                     capsys=capsys).code == 0
@@ -240,18 +303,18 @@ def test_per_metric_override_on_the_command_line(files, tmp_path, capsys):
 def test_missing_metric_fails(files, tmp_path, capsys):
     write, baseline = files
     current = doc(**BASE)
-    del current["a"]["backbones"]["judge"]["recall"]
-    current["b"]["backbones"]["judge"]["coverage"] = None
+    del current["a"]["metrics"]["judge.recall"]
+    current["b"]["metrics"]["judge.coverage"]["values"] = [None, None, None]
     result = run_gate(baseline, write(current), cwd=tmp_path, capsys=capsys)
     assert result.code == 1
     assert "missing" in check(result.table, "a", "judge.recall")
     assert "missing" in check(result.table, "b", "judge.coverage")
 
 
-def test_missing_backbone_and_tstr_fail(files, tmp_path, capsys):
+def test_missing_tstr_fails(files, tmp_path, capsys):
     write, baseline = files
     current = doc(**BASE)
-    current["b"]["tstr"] = None
+    current["b"]["metrics"]["tstr_accuracy"]["values"] = [None] * 3
     result = run_gate(baseline, write(current), cwd=tmp_path, capsys=capsys)
     assert result.code == 1
     assert "missing" in check(result.table, "b", "tstr_accuracy")
@@ -266,13 +329,12 @@ def test_missing_variant_fails_and_new_variant_is_listed(files, tmp_path, capsys
     assert "new" in check(result.table, "c", "(variant)")
 
 
-def test_ok_to_diverged_fails(files, tmp_path, capsys):
+def test_a_diverged_seed_fails(files, tmp_path, capsys):
     write, baseline = files
-    current = doc(**BASE)
-    current["a"].update(status="diverged", diverged_step=40)
+    current = doc(a=dict(BASE["a"], status="diverged", diverged_step=40), b=BASE["b"])
     result = run_gate(baseline, write(current), cwd=tmp_path, capsys=capsys)
     assert result.code == 1
-    assert "diverged at step 40" in check(result.table, "a", "status")
+    assert "training diverged for seed(s) 2" in check(result.table, "a", "status")
     # diverged in both: not a new failure
     both = write_metrics(tmp_path / "both.json", current)
     assert run_gate(both, write(current), cwd=tmp_path, capsys=capsys).code == 0
@@ -292,18 +354,32 @@ def test_input_errors_exit_2(files, tmp_path, capsys):
     assert result.code == 2 and "shape.json" in result.err
     result = run_gate(baseline, tmp_path / "absent.json", cwd=tmp_path, capsys=capsys)
     assert result.code == 2 and "absent.json" in result.err
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"variants": {"a": {}}, "gate": {"rell": 0.1}}))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"seeds": [0], "variants": {"a": {}},
+                                                          "gate": {"rell": 0.1}}))
     result = run_gate(baseline, current, cwd=tmp_path, capsys=capsys)
     assert result.code == 2 and "gate.rell" in result.err
     # usage: neither --baseline nor --rev
     assert run_gate(None, current, cwd=tmp_path, capsys=capsys).code == 2
 
 
+def _variant(metrics: dict) -> dict:
+    """A minimal aggregate entry holding ``metrics`` (flat name -> MetricSummary dict)."""
+    return {"variant": "dcgan", "conditional": False, "arch": "dcgan", "loss": "x",
+            "seeds": [0], "statuses": ["ok"], "failures": 0, "failure_rate": 0.0,
+            "interval": {}, "metrics": metrics}
+
+
+def _summary(values) -> dict:
+    return {"values": values, "n": 1, "mean": None, "std": None, "ci_low": None,
+            "ci_high": None}
+
+
 @pytest.mark.parametrize("baseline_doc, expected", [
-    ({"dcgan": {"backbones": {}}}, "variant 'dcgan' holds no metric to compare"),
-    ({"dcgan": {"backbones": {"judge": {"fid": None}}}}, "variant 'dcgan' holds no metric"),
-    ({"a": {"backbones": {"judge": {"fid": "12.5"}}}}, "has judge.fid = '12.5', not a number"),
-    ({"a": {"backbones": {"judge": {"fid": True}}}}, "has judge.fid = True, not a number"),
+    ({"dcgan": {"backbones": {}}}, "variant 'dcgan': not a ganbench results object"),
+    ({"dcgan": _variant({})}, "variant 'dcgan' holds no metric to compare"),
+    ({"dcgan": _variant({"judge.fid": _summary([None])})}, "variant 'dcgan' holds no metric"),
+    ({"dcgan": _variant({"judge.fid": _summary(["12.5"])})}, "holds '12.5', not a number"),
+    ({"dcgan": _variant({"judge.fid": _summary([True])})}, "holds True, not a number"),
 ])
 def test_a_baseline_that_compares_nothing_or_holds_non_numbers_is_an_input_error(
         files, tmp_path, capsys, baseline_doc, expected):

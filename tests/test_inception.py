@@ -195,7 +195,7 @@ def test_metrics_entry_with_the_torchscript_has_no_is(ts_backbone):
     ref = make_reference(ts_backbone, rng.integers(0, 256, (5, 1, 8, 8), dtype=np.uint8), 5)
     fake = extract(ts_backbone, rng.integers(0, 256, (5, 1, 8, 8), dtype=np.uint8), 5)
     entry = score_backbone(ts_backbone, fake, ref, params)
-    assert entry["feature_dim"] == 2048 and entry["fid"] > 0 and entry["kid_subset_size"] == 5
-    assert entry["is_mean"] is None and entry["is_std"] is None
-    assert entry["is_reason"] == ts_backbone.is_reason and "no logits" in entry["is_reason"]
-    assert entry["version"] == ts_backbone.version
+    assert entry.feature_dim == 2048 and entry.fid > 0 and entry.kid_subset_size == 5
+    assert entry.is_mean is None and entry.is_std is None
+    assert entry.is_reason == ts_backbone.is_reason and "no logits" in entry.is_reason
+    assert entry.version == ts_backbone.version

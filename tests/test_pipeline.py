@@ -1,7 +1,9 @@
-"""The real pipeline in a temporary git + DVC repository, on tiny settings.
+"""The real pipeline in a temporary git + DVC repository, on tiny settings with two seeds.
 
 These tests run `dvc repro` and `dvc exp run` for real and inspect which stages ran (from
-DVC's own output), what was written, and what MLflow recorded at the default store.
+DVC's own output), what was written, and what MLflow recorded at the default store. The
+minimal-rerun claims (a changed variant, an added or removed seed) are checked on what ran,
+never with `--dry`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ganbench import paths
 from ganbench.smoke import run_smoke
-from pipeline_util import dvc, make_repo, stages_run
+from pipeline_util import dvc, git, make_repo, stages_run
+
+pytestmark = pytest.mark.slow
 
 TINY_PARAMS = {
     "data": {"source": "digits", "image_size": 8, "seed": 0},
@@ -25,6 +30,7 @@ TINY_PARAMS = {
     "sample": {"n_samples": 100, "seed": 1},
     "eval": {"backbones": ["judge"], "kid_subsets": 5, "kid_subset_size": 50, "prdc_k": 3},
     "report": {"primary_metric": "judge.fid"},
+    "seeds": [0, 1],
     "variants": {
         "plain": {"arch": "dcgan", "epochs": 1, "width": 8, "z_dim": 8, "lr_g": 0.0002},
         # enough to learn (judge FID ~23 against ~62 untrained) for the gate test below
@@ -32,94 +38,157 @@ TINY_PARAMS = {
                  "lr_g": 0.0002, "lr_d": 0.0002},
     },
 }
+CHAINS = {f"{stage}@{v}-{s}" for stage in ("train", "sample", "evaluate")
+          for v in ("plain", "cond") for s in (0, 1)}
+
+
+def chains(*names: str) -> set[str]:
+    """The stages of the named chains (``plain-0``), train, sample and evaluate."""
+    return {f"{stage}@{name}" for stage in ("train", "sample", "evaluate") for name in names}
+
+
+def restore(repo: Path) -> None:
+    """Back to the committed params and outputs (metrics files of extra chains removed)."""
+    subprocess.run(["git", "checkout", "-q", "--", "."], cwd=repo, check=True)
+    subprocess.run(["git", "clean", "-fdq", "--", "reports"], cwd=repo, check=True)
+    dvc(repo, "checkout", "-q", "--force")
+
+
+def set_params(repo: Path, **changes) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params.update(changes)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     path = make_repo(tmp_path_factory.mktemp("pipeline"), TINY_PARAMS)
     result = dvc(path, "repro")
-    assert stages_run(result.stdout) == {
-        "prepare", "judge", "reference", "train@plain", "train@cond", "sample@plain",
-        "sample@cond", "evaluate@plain", "evaluate@cond", "report"}
-    subprocess.run(["git", "add", "-A"], cwd=path, check=True)
-    subprocess.run(["git", "commit", "-qm", "first run"], cwd=path, check=True)
+    assert stages_run(result.stdout) == {"prepare", "judge", "reference", "aggregate",
+                                         "report"} | CHAINS
+    git(path, "add", "-A")
+    git(path, "commit", "-qm", "first run")
     return path
 
 
 def test_full_pipeline_writes_every_output(repo):
     for rel in ["data/prepared/train.npz", "data/prepared/meta.json", "models/judge",
-                "models/plain/weights/generator.pt", "models/plain/train_log.tsv",
-                "samples/cond/samples.npz", "samples/cond/grid.png", "reports/metrics/plain.json",
-                "reports/metrics.json", "reports/summary.md", "reports/index.html"]:
+                "models/plain/seed0/weights/generator.pt", "models/plain/seed1/train_log.tsv",
+                "samples/cond/seed1/samples.npz", "samples/cond/seed0/grid.png",
+                "reports/metrics/plain/seed0.json", "reports/metrics/cond/seed1.json",
+                "reports/metrics.json", "reports/comparisons.json", "reports/summary.md",
+                "reports/index.html"]:
         assert (repo / rel).exists(), rel
     metrics = json.loads((repo / "reports/metrics.json").read_text())
     assert list(metrics) == ["plain", "cond"]
-    assert metrics["plain"]["tstr"] is None and metrics["plain"]["tstr_reason"]
-    assert 0 <= metrics["cond"]["tstr"]["accuracy"] <= 1
+    assert metrics["plain"]["seeds"] == [0, 1] and metrics["plain"]["interval"]["method"] == \
+        "student-t"
+    fid = metrics["cond"]["metrics"]["judge.fid"]
+    assert fid["n"] == 2 and len(fid["values"]) == 2
+    assert fid["ci_low"] <= fid["mean"] <= fid["ci_high"] and fid["eval_std"] >= 0
+    assert metrics["plain"]["metrics"]["tstr_accuracy"]["values"] == [None, None]
+    assert all(0 <= v <= 1 for v in metrics["cond"]["metrics"]["tstr_accuracy"]["values"])
+    summary = (repo / "reports/summary.md").read_text()
+    assert "over 2 training seeds" in summary and "**In words.**" in summary
+    assert "with uncommitted changes" not in summary  # the outputs are not the user's edits
     shown = dvc(repo, "metrics", "show", "--json").stdout
-    assert "fid" in shown
+    assert "judge.fid" in shown
 
 
-def test_mlflow_default_store_has_one_run_per_variant_with_tags(repo):
+def test_mlflow_runs_per_seed_grouped_under_a_parent_per_variant(repo):
     db = repo / "mlflow.db"
     assert db.is_file(), "the default store is sqlite at the DVC root"
     with sqlite3.connect(db) as con:
-        runs = dict(con.execute("select run_uuid, name from runs").fetchall())
+        runs = dict(con.execute("select run_uuid, status from runs").fetchall())
         tags = con.execute("select run_uuid, key, value from tags").fetchall()
+        keys = {k for (k,) in con.execute("select distinct key from metrics")}
     by_run: dict[str, dict[str, str]] = {}
     for run, key, value in tags:
         by_run.setdefault(run, {})[key] = value
-    variant_runs = {by_run[r].get("variant"): r for r in runs if by_run[r].get("variant")}
-    assert set(variant_runs) == {"plain", "cond"}
-    for run in variant_runs.values():
+    seed_runs = {(t["variant"], t["seed"]): r for r, t in by_run.items() if "seed" in t}
+    assert set(seed_runs) == {("plain", "0"), ("plain", "1"), ("cond", "0"), ("cond", "1")}
+    parents = {t["variant"]: r for r, t in by_run.items() if t.get("kind") == "variant"}
+    assert set(parents) == {"plain", "cond"}
+    for (variant, _), run in seed_runs.items():
+        assert runs[run] == "FINISHED"
+        assert by_run[run]["mlflow.parentRunId"] == parents[variant]
         for key in ("dvc_stage", "git_commit", "git_dirty", "fingerprint", "status"):
             assert key in by_run[run], key
     assert any(t.get("kind") == "comparison" for t in by_run.values())
-    with sqlite3.connect(db) as con:
-        keys = {k for (k,) in con.execute("select distinct key from metrics")}
-    assert {"loss_d", "loss_g", "judge.fid"} <= keys
+    assert {"loss_d", "loss_g", "judge.fid", "judge.fid.eval_std", "judge.fid.mean",
+            "judge.fid.ci_low"} <= keys
 
 
 def test_nothing_reruns_when_nothing_changed(repo):
     assert stages_run(dvc(repo, "repro").stdout) == set()
 
 
-def test_changing_one_variant_reruns_only_its_chain(repo):
+def test_changing_one_variant_reruns_only_its_chains(repo):
     # DVC writes 1e-5 as `1e-05` (YAML 1.2): the stages must read that as a number too
     result = dvc(repo, "exp", "run", "-S", "variants.plain.lr_g=1e-5")
-    assert stages_run(result.stdout) == {"train@plain", "sample@plain", "evaluate@plain",
-                                         "report"}
-    subprocess.run(["git", "checkout", "-q", "--", "."], cwd=repo, check=True)
-    dvc(repo, "checkout", "-q", "--force")
+    assert stages_run(result.stdout) == chains("plain-0", "plain-1") | {"aggregate", "report"}
+    restore(repo)
 
 
-def test_same_params_give_same_metrics(repo):
-    """Reproducible: forcing a rerun of one variant's chain gives identical metrics."""
-    before = json.loads((repo / "reports/metrics/cond.json").read_text())
-    dvc(repo, "repro", "--force", "--single-item", "train@cond", "sample@cond", "evaluate@cond")
-    after = json.loads((repo / "reports/metrics/cond.json").read_text())
-    strip = lambda m: {k: v for k, v in m.items() if k != "train"}  # noqa: E731 (wall time)
-    assert strip(after) == strip(before)
+def test_adding_a_seed_runs_only_its_chains_removing_reruns_only_the_aggregate(repo, tmp_path):
+    """Seeds [0, 1] -> [0, 1, 2] runs only the chains of seed 2 and the aggregate and report;
+    -> [1, 2] then only the aggregate and report. The gate passes that rerun of the same
+    params with other seeds (seed noise only) against the committed [0, 1]."""
+    try:
+        set_params(repo, seeds=[0, 1, 2])
+        added = dvc(repo, "repro").stdout
+        assert stages_run(added) == chains("plain-2", "cond-2") | {"aggregate", "report"}
+        metrics = json.loads((repo / "reports/metrics.json").read_text())
+        assert metrics["cond"]["seeds"] == [0, 1, 2]
+        assert metrics["cond"]["metrics"]["judge.fid"]["n"] == 3
+        set_params(repo, seeds=[1, 2])
+        removed = dvc(repo, "repro").stdout
+        assert stages_run(removed) == {"aggregate", "report"}
+        metrics = json.loads((repo / "reports/metrics.json").read_text())
+        assert metrics["cond"]["seeds"] == [1, 2]
+        noise = gate(repo, "--rev", "HEAD", "--output", str(tmp_path / "gate.md"))
+        assert noise.returncode == 0, noise.stdout + noise.stderr
+    finally:
+        restore(repo)
+
+
+def test_same_params_give_byte_identical_outputs(repo):
+    """Reproducible: forcing a rerun of one chain gives byte-identical DVC outputs (weights,
+    samples, metrics), so dvc.lock does not change; no timing or run id is in them."""
+    watched = [paths.weights_dir("cond", 0) / "generator.pt",
+               paths.weights_dir("cond", 0) / "model.json",
+               paths.samples_dir("cond", 0) / "samples.npz",
+               paths.samples_dir("cond", 0) / "grid.png",
+               paths.seed_metrics("cond", 0), paths.AGGREGATE_FILE, Path("dvc.lock")]
+
+    def digest():
+        return {str(p): hashlib.sha256((repo / p).read_bytes()).hexdigest() for p in watched}
+    before = digest()
+    dvc(repo, "repro", "--force", "--single-item", "train@cond-0", "sample@cond-0",
+        "evaluate@cond-0", "aggregate")
+    assert digest() == before
+    assert "seconds" not in (repo / paths.weights_dir("cond", 0) / "model.json").read_text()
+    assert git(repo, "status", "--porcelain") == ""
 
 
 def test_smoke_runs_its_subset_in_a_copy_and_leaves_the_workspace_alone(repo, tmp_path):
     """`ganbench smoke`: smoke.yaml's only_variants, reports copied out, and not one byte of
     the workspace's lock, metrics, models or MLflow store changed."""
-    watched = ["dvc.lock", "reports/metrics.json", "reports/metrics/cond.json", "mlflow.db",
-               "models/cond/weights/generator.pt", "samples/plain/samples.npz"]
+    watched = ["dvc.lock", "reports/metrics.json", "reports/metrics/cond/seed0.json",
+               "mlflow.db", "models/cond/seed0/weights/generator.pt",
+               "samples/plain/seed0/samples.npz"]
     digest = lambda: {p: hashlib.sha256((repo / p).read_bytes()).hexdigest()  # noqa: E731
                       for p in watched}
-    status = lambda: subprocess.run(["git", "status", "--porcelain"], cwd=repo,  # noqa: E731
-                                    capture_output=True, text=True, check=True).stdout
+    status = lambda: git(repo, "status", "--porcelain")  # noqa: E731
     before, changed = digest(), status()
     (repo / "smoke.yaml").write_text(yaml.safe_dump(
-        {"only_variants": ["cond"], "every_variant": {"epochs": 1}}))
+        {"only_variants": ["plain"], "seeds": [0], "every_variant": {"epochs": 1}}))
     try:
         assert run_smoke(repo, tmp_path / "out") == 0
     finally:
         subprocess.run(["git", "checkout", "-q", "--", "smoke.yaml"], cwd=repo, check=True)
     metrics = json.loads((tmp_path / "out/metrics.json").read_text())
-    assert list(metrics) == ["cond"] and metrics["cond"]["train"]["epochs"] == 1
+    assert list(metrics) == ["plain"] and metrics["plain"]["seeds"] == [0]
     assert (tmp_path / "out/index.html").is_file() and (tmp_path / "out/summary.md").is_file()
     assert digest() == before
     assert status() == changed
@@ -146,13 +215,14 @@ def gate(repo: Path, *args: str) -> subprocess.CompletedProcess:
 def test_ci_gate_passes_a_rerun_and_rejects_a_learning_rate_that_cannot_learn(repo, tmp_path):
     """The CI flow on a real pipeline: the baseline is the committed metrics.json, read at a
     git revision through DVC; the same params pass, and an experiment whose conditional
-    variant cannot learn (learning rates 1e-7) fails on that variant's FID."""
+    variant cannot learn (learning rates 1e-7) fails on that variant's FID, significantly
+    over its two seeds."""
     same = gate(repo, "--rev", "HEAD")
     assert same.returncode == 0, same.stdout + same.stderr
     try:
         ran = dvc(repo, "exp", "run", "-S", "variants.cond.lr_g=1e-7",
                   "-S", "variants.cond.lr_d=1e-7").stdout
-        assert stages_run(ran) == {"train@cond", "sample@cond", "evaluate@cond", "report"}
+        assert stages_run(ran) == chains("cond-0", "cond-1") | {"aggregate", "report"}
         table = tmp_path / "gate.md"
         worse = gate(repo, "--rev", "HEAD", "--output", str(table))
         assert worse.returncode == 1, worse.stdout + worse.stderr
@@ -162,5 +232,4 @@ def test_ci_gate_passes_a_rerun_and_rejects_a_learning_rate_that_cannot_learn(re
             table.read_text()
         assert any("| judge.fid |" in line for line in failing)
     finally:
-        subprocess.run(["git", "checkout", "-q", "--", "."], cwd=repo, check=True)
-        dvc(repo, "checkout", "-q", "--force")
+        restore(repo)

@@ -212,7 +212,7 @@ def test_load_prepared_checks_dtypes_shapes_and_hashes(tmp_path):
 def test_stage_writes_data_prepared(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     Path("params.yaml").write_text("data:\n  source: digits\n  image_size: 8\n  limit: 30\n"
-                                   "variants:\n  a: {}\n")
+                                   "seeds: [0]\nvariants:\n  a: {}\n")
     runpy.run_path(str(STAGE), run_name="__main__")
     assert "digits: 30 train + 359 test images of 1x8x8" in capsys.readouterr().out
     assert load_prepared("data/prepared").train_images.shape == (30, 1, 8, 8)
@@ -220,7 +220,7 @@ def test_stage_writes_data_prepared(tmp_path, monkeypatch, capsys):
 
 def test_stage_user_error_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    Path("params.yaml").write_text("data:\n  source: folder\n  root: missing\nvariants:\n  a: {}\n")
+    Path("params.yaml").write_text("data:\n  source: folder\n  root: missing\nseeds: [0]\nvariants:\n  a: {}\n")
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(STAGE), run_name="__main__")
     assert exit_info.value.code == 2

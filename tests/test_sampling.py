@@ -13,6 +13,7 @@ import torch
 import yaml
 from PIL import Image
 
+from ganbench import paths
 from ganbench.config import VariantParams, validate_section
 from ganbench.sampling import (GRID_PADDING, balanced_labels, generate, grid_image,
                                interpolation, load_generator, save_grid)
@@ -106,10 +107,11 @@ def test_interpolation_strip(trained, tmp_path):
     assert not np.array_equal(images[:5], images[5:10])
 
 
-def run_sample_stage(variant, monkeypatch, capsys):
-    """``python stages/sample.py <variant>`` in the current folder (in-process: no torch
-    import per call). Returns (exit code, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["stages/sample.py", variant])
+def run_sample_stage(variant, monkeypatch, capsys, seed: int = 0):
+    """``python stages/sample.py <variant> <seed>`` in the current folder (in-process: no
+    torch import per call). Returns (exit code, stderr)."""
+    monkeypatch.delenv("DVC_STAGE", raising=False)
+    monkeypatch.setattr(sys, "argv", ["stages/sample.py", variant, str(seed)])
     code = 0
     try:
         runpy.run_path(str(ROOT / "stages" / "sample.py"), run_name="__main__")
@@ -119,15 +121,15 @@ def run_sample_stage(variant, monkeypatch, capsys):
 
 
 def test_sample_stage(trained, tmp_path, monkeypatch, capsys):
-    """``python stages/sample.py <v>`` in a project folder, as DVC runs it."""
+    """``python stages/sample.py <v> <s>`` in a project folder, as DVC runs it."""
     import shutil
 
     for name, spec in (("plain", {"arch": "dcgan"}),
                        ("cond", {"arch": "dcgan", "conditional": True, "ema": 0.9})):
         shutil.copytree(trained["uncond" if name == "plain" else "cond"],
-                        tmp_path / "models" / name / "weights")
+                        tmp_path / paths.weights_dir(name, 0))
     params = {"sample": {"n_samples": 30, "seed": 3, "grid_columns": 5,
-                         "interpolation_steps": 4},
+                         "interpolation_steps": 4}, "seeds": [0],
               "variants": {"plain": {"arch": "dcgan", "device": "cpu"},
                            "cond": {"arch": "dcgan", "conditional": True, "ema": 0.9}}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
@@ -135,20 +137,23 @@ def test_sample_stage(trained, tmp_path, monkeypatch, capsys):
     for name in ("plain", "cond"):
         code, err = run_sample_stage(name, monkeypatch, capsys)
         assert code == 0, err
-    with np.load(tmp_path / "samples" / "plain" / "samples.npz") as npz:
+    with np.load(tmp_path / paths.samples_dir("plain", 0) / "samples.npz") as npz:
         assert npz["images"].shape == (30, 1, 8, 8) and npz["images"].dtype == np.uint8
         assert npz["labels"].dtype == np.int64 and (npz["labels"] == -1).all()
-    meta = json.loads((tmp_path / "samples" / "cond" / "samples.json").read_text())
-    assert meta == {"variant": "cond", "n": 30, "seed": 3, "class_balanced": True,
-                    "conditional": True, "ema": True, "status": "ok", "diverged_step": None}
-    with np.load(tmp_path / "samples" / "cond" / "samples.npz") as npz:
+    meta = json.loads((tmp_path / paths.samples_dir("cond", 0) / "samples.json").read_text())
+    assert meta == {"variant": "cond", "train_seed": 0, "n": 30, "seed": 3,
+                    "class_balanced": True, "conditional": True, "ema": True, "status": "ok",
+                    "diverged_step": None}
+    with np.load(tmp_path / paths.samples_dir("cond", 0) / "samples.npz") as npz:
         assert np.bincount(npz["labels"]).tolist() == [8, 8, 7, 7]
     for name in ("grid.png", "interpolation.png"):
-        assert (tmp_path / "samples" / "cond" / name).is_file()
+        assert (tmp_path / paths.samples_dir("cond", 0) / name).is_file()
     # an unknown variant is one clear line, exit 2
     code, err = run_sample_stage("nope", monkeypatch, capsys)
     assert code == 2 and "no variant 'nope'" in err
     assert not (tmp_path / "samples" / "nope").exists()
+    code, err = run_sample_stage("plain", monkeypatch, capsys, seed=7)
+    assert code == 2 and "seed 7 is not in params.yaml's seeds [0]" in err
 
 
 class _Payload:
@@ -168,7 +173,7 @@ def test_damaged_generator_file_is_one_clear_error(trained, tmp_path, monkeypatc
     file and how to write it again, in one line; a pickled payload is never executed."""
     import shutil
 
-    weights = tmp_path / "models" / "plain" / "weights"
+    weights = tmp_path / paths.weights_dir("plain", 0)
     shutil.copytree(trained["uncond"], weights)
     target = weights / "generator.pt"
     pwned = tmp_path / "pwned"
@@ -181,12 +186,13 @@ def test_damaged_generator_file_is_one_clear_error(trained, tmp_path, monkeypatc
     else:
         torch.save({"weights": _Payload(pwned)}, target)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(
-        {"sample": {"n_samples": 30}, "variants": {"plain": {"arch": "dcgan"}}}))
+        {"sample": {"n_samples": 30}, "seeds": [0], "variants": {"plain": {"arch": "dcgan"}}}))
     monkeypatch.chdir(tmp_path)
     code, err = run_sample_stage("plain", monkeypatch, capsys)
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ganbench sample: error: ")
-    assert "models/plain/weights/generator.pt" in err and "dvc repro --force train@plain" in err
+    assert "models/plain/seed0/weights/generator.pt" in err
+    assert "dvc repro --force train@plain-0" in err
     assert not pwned.exists()
     assert not (tmp_path / "samples" / "plain").exists()

@@ -131,8 +131,9 @@ def test_outputs_log_and_model_json(tmp_path):
     assert result.device == "cpu"
     info = json.loads((out / "weights" / "model.json").read_text())
     assert {"variant", "status", "diverged_step", "params", "arch", "loss", "conditional",
-            "z_dim", "num_classes", "image_shape", "steps", "epochs", "seconds", "device",
-            "seed", "ema"} <= set(info)
+            "z_dim", "num_classes", "image_shape", "steps", "epochs", "device", "seed", "ema",
+            "fingerprint"} <= set(info)
+    assert "seconds" not in info  # a DVC output holds no wall-clock time (same bytes per run)
     assert info["params"]["loss"] == "wasserstein" and info["image_shape"] == [1, 8, 8]
     assert info["ema"] is True and (out / "weights" / "generator_ema.pt").is_file()
     assert info["steps"] == result.steps and info["num_classes"] == 3
@@ -145,7 +146,7 @@ def test_outputs_log_and_model_json(tmp_path):
     step, metrics = seen[-1]
     for key, value in metrics.items():
         assert float(rows[-1][header.index(key)]) == pytest.approx(value, rel=1e-5)
-    assert not checkpoint_path(tmp_path / "cache", "x", "fp").exists()
+    assert not checkpoint_path(tmp_path / "cache", "x-seed0", "fp").exists()
 
 
 def test_vae_log_columns_and_row_limit(tmp_path):
@@ -165,8 +166,7 @@ def test_same_params_give_identical_weights(tmp_path):
     assert_same_weights(weights(a), weights(b))
     assert_same_weights(weights(a, "generator_ema.pt"), weights(b, "generator_ema.pt"))
     assert (a / "log.tsv").read_bytes() == (b / "log.tsv").read_bytes()
-    _, c = run(tmp_path, make_cfg(conditional=True, label_smoothing=0.1, epochs=3, ema=0.5,
-                                  seed=1), "c", "fc")
+    _, c = run(tmp_path, cfg, "c", "fc", seed=1)  # another training seed
     assert not torch.equal(weights(a)["decoder.project.weight"],
                            weights(c)["decoder.project.weight"])
 
@@ -191,7 +191,7 @@ def test_resume_after_interruption_is_bit_identical(tmp_path, spec):
     # checkpoint at every sync point (every 25 steps); die in the middle of the third block
     with pytest.raises(Interrupt):
         run(tmp_path, cfg, "resumed", "fp", on_log=stop_at(60), checkpoint_seconds=0.0)
-    ckpt = checkpoint_path(tmp_path / "cache", "x", "fp")
+    ckpt = checkpoint_path(tmp_path / "cache", "x-seed0", "fp")
     assert ckpt.is_file()
     assert torch.load(ckpt, weights_only=True)["step"] == 50
     replayed = []
@@ -211,7 +211,7 @@ def test_changed_params_do_not_resume_a_stale_checkpoint(tmp_path):
     with pytest.raises(Interrupt):
         run(tmp_path, cfg, "a", "fp-one", checkpoint_seconds=0.0,
             on_log=lambda m, s: (_ for _ in ()).throw(Interrupt()) if s > 30 else None)
-    assert checkpoint_path(tmp_path / "cache", "x", "fp-one").is_file()
+    assert checkpoint_path(tmp_path / "cache", "x-seed0", "fp-one").is_file()
     _, out = run(tmp_path, cfg, "b", "fp-two")
     _, ref = run(tmp_path, cfg, "c", "fp-three")
     assert_same_weights(weights(out), weights(ref))
@@ -238,7 +238,7 @@ def test_divergence_stops_with_finite_weights(tmp_path, monkeypatch):
             assert torch.isfinite(value.float()).all()
     header, rows = read_log(out / "log.tsv")
     assert int(rows[-1][0]) == 37 and rows[-1][header.index("loss_g")] == "nan"
-    assert not checkpoint_path(tmp_path / "cache", "x", "fp").exists()
+    assert not checkpoint_path(tmp_path / "cache", "x-seed0", "fp").exists()
 
 
 def test_non_finite_weights_count_as_divergence(tmp_path, monkeypatch):
@@ -266,7 +266,7 @@ def test_unusable_checkpoint_is_named_and_training_starts_over(tmp_path, capsys,
     """A corrupt checkpoint is not resumed, and not silently: one line says which and why."""
     cfg = make_cfg()
     _, ref = run(tmp_path, cfg, "ref", "fp-ref")
-    ckpt = checkpoint_path(tmp_path / "cache", "x", "fp")
+    ckpt = checkpoint_path(tmp_path / "cache", "x-seed0", "fp")
     ckpt.parent.mkdir(parents=True)
     ckpt.write_bytes(content)
     capsys.readouterr()
@@ -299,3 +299,49 @@ def test_checkpoints_that_cannot_resume_are_pruned(tmp_path):
     removed = prune_checkpoints(cache, "x", keep="current")
     assert sorted(p.name for p in removed) == ["ancient", "old"]
     assert folders["busy"].is_dir() and folders["recent"].is_dir()
+
+
+def test_reuse_fake_runs_the_generator_once_per_step(tmp_path, monkeypatch):
+    """reuse_fake: the generator step reuses the D step's fakes (one G forward per step, as
+    pytorch/examples' DCGAN); without it G runs twice. Either way D's weights get no
+    gradient from the G step and stay trainable."""
+    from ganbench.models import build_models
+
+    for reuse, per_step in ((True, 1), (False, 2)):
+        cfg = make_cfg(reuse_fake=reuse)
+        models = build_models(cfg, (1, 8, 8), 3)
+        trainer = GanTrainer(cfg, models, torch.device("cpu"), torch.Generator().manual_seed(0),
+                             3)
+        calls = {"n": 0}
+        models.generator.register_forward_hook(lambda *a: calls.__setitem__("n", calls["n"] + 1))
+        real = torch.rand(8, 1, 8, 8) * 2 - 1
+        for _ in range(3):
+            trainer.step([(real, None)])
+        assert calls["n"] == 3 * per_step, reuse
+        assert all(p.requires_grad for p in models.discriminator.parameters())
+        trainer.discriminator_step(real, None)
+        trainer.opt_d.zero_grad(set_to_none=True)
+        trainer.generator_step(real, None)
+        assert all(p.grad is None for p in models.discriminator.parameters())
+        assert all(p.grad is not None for p in models.generator.parameters())
+
+
+def test_channels_last_changes_rounding_only(tmp_path):
+    """The memory format is a speed choice: both formats learn the same function up to float
+    rounding, and each is bit-reproducible."""
+    a = weights(run(tmp_path, make_cfg(channels_last=True), "a", "fa")[1])
+    b = weights(run(tmp_path, make_cfg(channels_last=False), "b", "fb")[1])
+    again = weights(run(tmp_path, make_cfg(channels_last=True), "c", "fc")[1])
+    assert_same_weights(a, again)
+    for key in a:
+        torch.testing.assert_close(a[key].float(), b[key].float(), rtol=1e-3, atol=1e-4)
+
+
+def test_on_log_points_spreads_the_tracker_rows_and_keeps_the_last(tmp_path):
+    seen = []
+    result, out = run(tmp_path, make_cfg(epochs=10), on_log=lambda m, s: seen.append(s),
+                      on_log_points=7)
+    header, rows = read_log(out / "log.tsv")
+    assert len(rows) == result.steps == 80  # the TSV keeps every row
+    steps = [int(r[0]) for r in rows]
+    assert seen == steps[::12] + [steps[-1]]  # ceil(80 / 7) = 12: every 12th, and the last

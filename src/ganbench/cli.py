@@ -22,6 +22,7 @@ def check_params(path: str, quiet: bool = False) -> int:
     print(f"{path}: OK")
     print(f"  data: {data.source}, {data.channels}x{data.image_size}x{data.image_size}, "
           f"seed {data.seed}")
+    print(f"  seeds: {params['seeds']} (each variant trains once per seed)")
     for name, variant in params["variants"].items():
         flags = [variant.arch, variant.objective] + (["conditional"] if variant.conditional else [])
         print(f"  variants.{name}: {', '.join(flags)}, {variant.epochs} epochs, "

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from ganbench.results import BACKBONE_METRICS, VARIANT_METRICS
 from ganbench.yaml12 import load_yaml
 
 PARAMS_FILE = "params.yaml"
@@ -36,17 +37,12 @@ RESIZE_MODES = ("resize", "pad")
 SAFE_NAME_PATTERN = "[A-Za-z][A-Za-z0-9_-]{0,63}"
 SAFE_NAME = re.compile(rf"\A{SAFE_NAME_PATTERN}\Z")
 RESERVED_NAMES = ("judge", "reference", "real")  # they name folders and report rows
-# Per-backbone metrics and their better direction (+1 higher is better, -1 lower is better).
-BACKBONE_METRICS = {
-    "fid": -1,
-    "kid_mean": -1,
-    "is_mean": +1,
-    "precision": +1,
-    "recall": +1,
-    "density": +1,
-    "coverage": +1,
+MAX_SEEDS = 1000
+# Keys that were removed, and what replaced them (check-params says so instead of "unknown").
+REPLACED_VARIANT_KEYS = {
+    "seed": "per-variant seeds were replaced by the top-level `seeds:` list: every variant "
+            "trains once per seed (one train -> sample -> evaluate chain each)",
 }
-VARIANT_METRICS = {"tstr_accuracy": +1, "tstr_ratio": +1}
 
 
 class ParamsError(ValueError):
@@ -186,6 +182,9 @@ def validate_section(cls, raw: Any, where: str):
         raise ParamsError(f"{where} must be a mapping of keys, got {raw!r}")
     known = {f.name: f for f in dataclasses.fields(cls)}
     for key in raw:
+        if cls is VariantParams and key in REPLACED_VARIANT_KEYS:
+            raise ParamsError(f"'{where}.{key}' is no longer a key: "
+                              f"{REPLACED_VARIANT_KEYS[key]}")
         if key not in known:
             raise ParamsError(f"unknown key '{where}.{key}'{_nearest(key, known)}; "
                               f"allowed keys in '{where}': {', '.join(known)}")
@@ -274,7 +273,14 @@ class VariantParams:
     ema: float | None = param(None, "Decay of an exponential moving average of G's weights, "
                               "used for sampling when set (e.g. 0.999).", "float", lo=0, hi=1,
                               lo_open=True, hi_open=True, nullable=True)
-    seed: int = param(0, "Seed of weights, batches and noise.", "int", lo=0)
+    reuse_fake: bool = param(False, "The generator step reuses the fakes of the last "
+                             "discriminator step instead of drawing fresh noise (the DCGAN "
+                             "reference implementation does; Goodfellow et al. 2014, "
+                             "algorithm 1, draws anew): one generator forward less per step.",
+                             "bool")
+    channels_last: bool = param(True, "Convolutional models and batches in channels-last "
+                                "memory format (faster convolutions on CPU and GPU); the "
+                                "numbers differ from `false` by float rounding only.", "bool")
     device: str = param("auto", "`auto` (cuda, then mps, then cpu), `cpu`, `cuda` or `mps`.",
                         "str", choices=DEVICES)
 
@@ -295,6 +301,7 @@ class VariantParams:
                 raise ParamsError(f"{where}.loss = {self.loss!r}: a vae is trained on the ELBO, "
                                   "not a discriminator loss; set loss: elbo or leave it null")
             adversarial = {"weight_clip": self.weight_clip is not None,
+                           "reuse_fake": self.reuse_fake,
                            "gradient_penalty": self.gradient_penalty > 0,
                            "label_smoothing": self.label_smoothing > 0,
                            "feature_matching": self.feature_matching,
@@ -370,6 +377,11 @@ class EvalParams:
                         lo=1)
     tstr: bool = param(True, "Train on synthetic, test on real, for conditional variants.",
                        "bool")
+    noise_draws: int = param(2, "Latent draws per (variant, seed) that measure the evaluation "
+                             "noise: the backbone metrics of draw 1 (`samples/`, seed "
+                             "`sample.seed`) are reported, and their std over draws `sample.seed`"
+                             ", `+1`, ... is the evaluation noise; 1 turns it off.", "int",
+                             lo=1, hi=20)
     device: str = param("auto", "Where features are computed: auto, cpu, cuda or mps.", "str",
                         choices=DEVICES)
 
@@ -469,6 +481,24 @@ def check_variant_name(name: Any) -> str:
         raise ParamsError(f"variants.{name}: the name is reserved ({', '.join(RESERVED_NAMES)} "
                           "name the judge, the reference statistics and the real-data row)")
     return name
+
+
+def validate_seeds(raw: Any) -> list[int]:
+    """``seeds``: the training seeds, a non-empty list of distinct integers >= 0."""
+    if raw is None:
+        raise ParamsError("seeds is missing: list the training seeds, e.g. seeds: [0, 1, 2] "
+                          "(every variant trains once per seed)")
+    if not isinstance(raw, list) or not raw:
+        raise ParamsError(f"seeds = {raw!r}: must be a non-empty list of integers >= 0, e.g. "
+                          "[0, 1, 2]")
+    for value in raw:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ParamsError(f"seeds contains {value!r}: each seed must be an integer >= 0")
+    if len(set(raw)) != len(raw):
+        raise ParamsError(f"seeds = {raw!r}: lists a seed twice")
+    if len(raw) > MAX_SEEDS:
+        raise ParamsError(f"seeds lists {len(raw)} seeds; at most {MAX_SEEDS}")
+    return list(raw)
 
 
 def validate_variants(raw: Any) -> dict[str, VariantParams]:
@@ -586,12 +616,13 @@ def load_all(path: str | Path = PARAMS_FILE) -> dict:
     """
     path = Path(path)
     raw = read_params(path)
-    allowed = list(SECTIONS) + ["variants"]
+    allowed = list(SECTIONS) + ["seeds", "variants"]
     for key in raw:
         if key not in allowed:
             raise ParamsError(f"{path}: unknown section '{key}'{_nearest(key, allowed)}; "
                               f"allowed sections: {', '.join(allowed)}")
     out = {name: validate_section(cls, raw.get(name), name) for name, cls in SECTIONS.items()}
+    out["seeds"] = validate_seeds(raw.get("seeds"))
     out["variants"] = validate_variants(raw.get("variants"))
     check_consistency(out)
     check_dvc_params(path, raw)
@@ -636,6 +667,18 @@ def params_reference_markdown() -> str:
             cells = [f"`{f.name}`", f"`{shown}`", _describe(f.metadata), f.metadata["doc"]]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         lines.append("")
+        if title == "data":
+            lines += [SEEDS_DOC, ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+SEEDS_DOC = """#### `seeds`
+
+The training seeds, a list of distinct integers >= 0 (required; params.yaml has `[0, 1, 2]`).
+Every variant trains once per seed, each (variant, seed) in its own chain of `train`, `sample`
+and `evaluate` stages, and every number of the report is a mean over the seeds with its 95%
+interval. A seed sets the weights' initialisation, the batch order and the training noise;
+the latent codes of the samples come from `sample.seed`. Adding a seed runs only its chains
+(and the aggregate and report); removing one reruns only the aggregate and report."""
 
 

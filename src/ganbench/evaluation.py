@@ -1,4 +1,4 @@
-"""One variant's metrics file, and the reference statistics every variant is scored against.
+"""One chain's metrics file, and the reference statistics every chain is scored against.
 
 Reference (``reference`` stage): for each backbone of ``eval.backbones``, the features of the
 real TEST split, held out from training both the generators and the judge, are extracted
@@ -8,12 +8,15 @@ backbone has them, FID's ``mu``/``sigma``, and the backbone ``version``).
 like a variant (pseudo-variant ``real``): the best value each metric can reach at this
 sample size.
 
-Evaluation (``evaluate@<variant>`` stage): the variant's samples (``samples/<v>/samples.npz``)
-go through the same backbones, and each backbone gets FID (Heusel et al. 2017), KID
-(Bińkowski et al. 2018), IS (Salimans et al. 2016) when it has logits, and precision/recall/
-density/coverage (Kynkäänniemi et al. 2019; Naeem et al. 2020) against the reference;
-conditional variants also get TSTR (Esteban et al. 2017). The output follows the metrics-file
-contract of docs/ARCHITECTURE.md; every number sits next to its backbone version, sample
+Evaluation (``evaluate@<variant>-<seed>`` stage): the chain's samples
+(``samples/<v>/seed<s>/samples.npz``) go through the same backbones, and each backbone gets
+FID (Heusel et al. 2017), KID (Bińkowski et al. 2018), IS (Salimans et al. 2016) when it has
+logits, and precision/recall/density/coverage (Kynkäänniemi et al. 2019; Naeem et al. 2020)
+against the reference; conditional variants also get TSTR (Esteban et al. 2017). The
+evaluation noise is measured apart from the training noise: the backbone metrics of
+``eval.noise_draws`` independent latent draws give a std per metric (``EvalNoise``); the
+values reported are those of the first draw, the samples of the sample stage. The output is
+a ``ganbench.results.SeedResult``; every number sits next to its backbone version, sample
 counts and seed.
 """
 
@@ -33,12 +36,13 @@ from ganbench.errors import InputError
 from ganbench.io import atomic_dir, read_json, write_json, write_npz
 from ganbench.metrics import (fid_features_to_statistics, frechet_distance,
                               inception_score_from_logits, kid, prdc, tstr)
+from ganbench.paths import JUDGE_DIR, REFERENCE_DIR
+from ganbench.results import (BACKBONE_METRICS, BackboneResult, EvalNoise, SeedResult,
+                              TstrResult)
 
 log = logging.getLogger(__name__)
 
-REFERENCE_DIR = Path("data/reference")
 REFERENCE_SPLIT = "test"
-JUDGE_DIR = Path("models/judge")
 REAL = "real"
 UNCONDITIONAL_REASON = "unconditional variant: samples carry no labels"
 DISABLED_REASON = "disabled by eval.tstr: false"
@@ -137,17 +141,15 @@ def build_reference(eval_params: EvalParams, sample_params: SampleParams, prepar
         generated = extract(backbone, real_images, eval_params.batch_size)
         scores[name] = score_backbone(backbone, generated, refs[name], eval_params)
         log.info("reference %s: %d test images; real floor fid %.4g", name, refs[name].n,
-                 scores[name]["fid"])
+                 scores[name].fid)
     meta = prepared.meta
-    floor = {
-        "variant": REAL, "status": "ok", "diverged_step": None, "conditional": False,
-        "arch": None, "loss": None, "train": None,
-        "samples": {"n": int(len(rows)), "seed": eval_params.seed, "class_balanced": False,
-                    "ema": False, "split": "train"},
-        "reference": {"split": REFERENCE_SPLIT, "n": int(len(prepared.test_labels))},
-        "backbones": scores,
-        "tstr": None, "tstr_reason": REAL_TSTR_REASON,
-    }
+    floor = SeedResult(
+        variant=REAL, seed=None, status="ok", diverged_step=None, conditional=False,
+        arch=None, loss=None, train=None,
+        samples={"n": int(len(rows)), "seed": eval_params.seed, "class_balanced": False,
+                 "ema": False, "split": "train"},
+        reference={"split": REFERENCE_SPLIT, "n": int(len(prepared.test_labels))},
+        backbones=scores, tstr=None, tstr_reason=REAL_TSTR_REASON)
     info = {"split": REFERENCE_SPLIT, "n": int(len(prepared.test_labels)),
             "source": meta.get("source"), "backbones": list(backbones),
             "versions": {name: b.version for name, b in backbones.items()},
@@ -158,7 +160,7 @@ def build_reference(eval_params: EvalParams, sample_params: SampleParams, prepar
         for name, ref in refs.items():
             save_reference(ref, tmp / f"{name}.npz")
         write_json(tmp / "reference.json", info)
-        write_json(tmp / "floor.json", floor)
+        write_json(tmp / "floor.json", floor.to_json())
     return floor
 
 
@@ -166,7 +168,7 @@ def build_reference(eval_params: EvalParams, sample_params: SampleParams, prepar
 
 
 def score_backbone(backbone: Backbone, generated: BackboneOutput, ref: Reference,
-                   eval_params: EvalParams) -> dict:
+                   eval_params: EvalParams) -> BackboneResult:
     """One backbone's entry of the metrics file: generated features vs the reference.
 
     FID from float64 Gaussian fits; KID with ``eval.kid_subsets`` subsets of
@@ -205,21 +207,19 @@ def score_backbone(backbone: Backbone, generated: BackboneOutput, ref: Reference
         quality = prdc(feats, ref.features, k=eval_params.prdc_k)
     except ValueError as exc:
         raise InputError(f"{where}: {exc} ({n_gen} generated, {n_real} real images)") from None
-    return {
-        "backbone": backbone.name, "version": backbone.version,
-        "feature_dim": int(feats.shape[1]), "n_generated": int(n_gen), "n_real": int(n_real),
-        "seed": seed,
-        "fid": _finite(fid, where, "fid"),
-        "kid_mean": _finite(kid_mean, where, "kid_mean"),
-        "kid_std": _finite(kid_std, where, "kid_std"),
-        "kid_subsets": eval_params.kid_subsets,
-        "kid_subset_size": int(min(eval_params.kid_subset_size, n_gen, n_real)),
-        "is_mean": None if is_mean is None else _finite(is_mean, where, "is_mean"),
-        "is_std": None if is_std is None else _finite(is_std, where, "is_std"),
-        "is_splits": eval_params.is_splits, "is_reason": is_reason,
-        **{key: float(value) for key, value in quality.items()},
-        "prdc_k": eval_params.prdc_k,
-    }
+    return BackboneResult(
+        backbone=backbone.name, version=backbone.version, feature_dim=int(feats.shape[1]),
+        n_generated=int(n_gen), n_real=int(n_real), seed=seed,
+        fid=_finite(fid, where, "fid"),
+        kid_mean=_finite(kid_mean, where, "kid_mean"),
+        kid_std=_finite(kid_std, where, "kid_std"),
+        kid_subsets=eval_params.kid_subsets,
+        kid_subset_size=int(min(eval_params.kid_subset_size, n_gen, n_real)),
+        is_mean=None if is_mean is None else _finite(is_mean, where, "is_mean"),
+        is_std=None if is_std is None else _finite(is_std, where, "is_std"),
+        is_splits=eval_params.is_splits, is_reason=is_reason,
+        **{key: _finite(value, where, key) for key, value in quality.items()},
+        prdc_k=eval_params.prdc_k)
 
 
 def _finite(value: float, where: str, name: str) -> float:
@@ -287,12 +287,15 @@ def evaluate_variant(variant: str, eval_params: EvalParams, judge_params: JudgeP
                      reference_dir: str | Path = REFERENCE_DIR,
                      judge_dir: str | Path = JUDGE_DIR,
                      device: torch.device | str = "cpu",
-                     tstr_device: torch.device | str = "cpu") -> dict:
-    """The metrics object of ``variant`` (docs/ARCHITECTURE.md, "Metrics files").
+                     tstr_device: torch.device | str = "cpu",
+                     noise_draws: list[tuple[int, np.ndarray]] | None = None) -> SeedResult:
+    """The metrics of one chain (``ganbench.results.SeedResult``).
 
     ``conditional``: the variant's ``variants.<v>.conditional`` (params are the truth; a
     model.json that disagrees is stale). ``prepared``: the prepared data (test split for
     TSTR). ``tstr_device``: where the TSTR classifier trains (``judge.device``).
+    ``noise_draws``: further ``(latent seed, uint8 images)`` draws of the same generator; with
+    them, ``eval_noise`` holds each backbone metric's std over all the draws.
     """
     reference_dir, judge_dir = Path(reference_dir), Path(judge_dir)
     device = torch.device(device)
@@ -308,14 +311,18 @@ def evaluate_variant(variant: str, eval_params: EvalParams, judge_params: JudgeP
     labels_given = bool(len(inputs.labels)) and bool((inputs.labels >= 0).all())
     if conditional and not labels_given:
         raise InputError(f"samples of conditional variant {variant!r} carry no labels (-1); "
-                         f"rerun dvc repro sample@{variant}")
+                         f"rerun its sample stage")
     backbones = build_backbones(eval_params, judge_dir, device)
+    refs = {name: load_reference(reference_dir / f"{name}.npz") for name in backbones}
     scores = {}
     for name, backbone in backbones.items():
-        ref = load_reference(reference_dir / f"{name}.npz")
         generated = extract(backbone, inputs.images, eval_params.batch_size)
-        scores[name] = score_backbone(backbone, generated, ref, eval_params)
-        log.info("%s %s: fid %.4g", variant, name, scores[name]["fid"])
+        scores[name] = score_backbone(backbone, generated, refs[name], eval_params)
+        log.info("%s %s: fid %.4g", variant, name, scores[name].fid)
+    noise = None
+    if noise_draws:
+        noise = evaluation_noise(backbones, refs, scores, noise_draws, eval_params,
+                                 int(inputs.samples.get("seed", 0)))
 
     result_tstr, reason = None, None
     if not conditional:
@@ -325,89 +332,63 @@ def evaluate_variant(variant: str, eval_params: EvalParams, judge_params: JudgeP
     else:
         judge = _read_json(judge_dir / "judge.json", "dvc repro judge")
         try:
-            result_tstr = tstr(inputs.images, inputs.labels, prepared.test_images,
-                               prepared.test_labels, prepared.num_classes, judge_params,
-                               judge["trtr_accuracy"], eval_params.seed, tstr_device)
+            result_tstr = TstrResult(**tstr(
+                inputs.images, inputs.labels, prepared.test_images, prepared.test_labels,
+                prepared.num_classes, judge_params, judge["trtr_accuracy"], eval_params.seed,
+                tstr_device))
         except ValueError as exc:
             raise InputError(f"TSTR of {variant!r}: {exc}") from None
-        log.info("%s tstr: accuracy %.4f (trtr %.4f)", variant, result_tstr["accuracy"],
-                 result_tstr["trtr_accuracy"])
+        log.info("%s tstr: accuracy %.4f (trtr %.4f)", variant, result_tstr.accuracy,
+                 result_tstr.trtr_accuracy)
 
     model, samples = inputs.model, inputs.samples
-    return {
-        "variant": variant,
-        "status": model.get("status", samples.get("status", "ok")),
-        "diverged_step": model.get("diverged_step"),
-        "conditional": bool(conditional),
-        "arch": model.get("arch"),
-        "loss": model.get("loss"),
-        "train": {key: model.get(key) for key in ("steps", "epochs", "seconds", "device",
-                                                   "seed")},
-        "samples": {"n": int(len(inputs.images)), "seed": samples.get("seed"),
-                    "class_balanced": samples.get("class_balanced"),
-                    "ema": samples.get("ema", model.get("ema"))},
-        "reference": {"split": ref_info.get("split", REFERENCE_SPLIT),
-                      "n": ref_info.get("n")},
-        "backbones": scores,
-        "tstr": result_tstr,
-        "tstr_reason": reason,
-    }
+    return SeedResult(
+        variant=variant, seed=model.get("seed"),
+        status=model.get("status", samples.get("status", "ok")),
+        diverged_step=model.get("diverged_step"), conditional=bool(conditional),
+        arch=model.get("arch"), loss=model.get("loss"),
+        train={key: model.get(key) for key in ("steps", "epochs", "device")},
+        samples={"n": int(len(inputs.images)), "seed": samples.get("seed"),
+                 "class_balanced": samples.get("class_balanced"),
+                 "ema": samples.get("ema", model.get("ema"))},
+        reference={"split": ref_info.get("split", REFERENCE_SPLIT), "n": ref_info.get("n")},
+        backbones=scores, tstr=result_tstr, tstr_reason=reason, eval_noise=noise)
 
 
-def mlflow_metrics(metrics: dict) -> dict[str, float]:
-    """Flat MLflow metric names: ``<backbone>.<metric>`` and ``tstr.<key>``, numbers only."""
-    flat: dict[str, float] = {}
-    for name, entry in metrics["backbones"].items():
-        for key in ("fid", "kid_mean", "kid_std", "is_mean", "is_std", "precision", "recall",
-                    "density", "coverage"):
-            if entry.get(key) is not None:
-                flat[f"{name}.{key}"] = float(entry[key])
-    if metrics.get("tstr"):
-        for key in ("accuracy", "trtr_accuracy", "ratio"):
-            flat[f"tstr.{key}"] = float(metrics["tstr"][key])
-    return flat
+def evaluation_noise(backbones: dict[str, Backbone], refs: dict[str, Reference],
+                     first: dict[str, BackboneResult], draws: list[tuple[int, np.ndarray]],
+                     eval_params: EvalParams, first_seed: int) -> EvalNoise:
+    """Each backbone metric's std (ddof=1) over the first draw and ``draws``: how much the
+    number moves when only the latent codes change (the training seed fixed)."""
+    values: dict[str, list[float]] = {}
+    for name, scores in first.items():
+        for key in BACKBONE_METRICS:
+            if getattr(scores, key) is not None:
+                values[f"{name}.{key}"] = [float(getattr(scores, key))]
+    for _, images in draws:
+        for name, backbone in backbones.items():
+            scores = score_backbone(backbone, extract(backbone, images, eval_params.batch_size),
+                                    refs[name], eval_params)
+            for key in BACKBONE_METRICS:
+                if f"{name}.{key}" in values:
+                    values[f"{name}.{key}"].append(float(getattr(scores, key)))
+    std = {key: float(np.std(v, ddof=1)) for key, v in values.items()}
+    return EvalNoise(draws=1 + len(draws), latent_seeds=[first_seed] + [s for s, _ in draws],
+                     std=std)
 
 
-def mlflow_tags(metrics: dict) -> dict[str, str]:
-    """What produced the numbers: backbone versions, sample counts and seeds."""
-    tags = {}
-    for name, entry in metrics["backbones"].items():
-        tags[f"{name}.version"] = entry["version"]
-        tags[f"{name}.n"] = f"{entry['n_generated']} generated vs {entry['n_real']} real"
-        tags[f"{name}.seed"] = str(entry["seed"])
-    if metrics.get("tstr"):
-        tags["tstr.classifier"] = metrics["tstr"]["classifier"]
-    elif metrics.get("tstr_reason"):
-        tags["tstr.reason"] = metrics["tstr_reason"]
-    return tags
-
-
-def log_to_mlflow(metrics: dict, metrics_file: str | Path, model: dict, stage: str) -> None:
-    """Add the metrics to the MLflow run that trained the weights (found by the variant and
-    the training fingerprint in ``model.json``; see ``tracking.resume_variant_run``)."""
-    import mlflow
-
-    from ganbench.errors import TrackingError
-    from ganbench.tracking import resume_variant_run
-
-    try:
-        with resume_variant_run(metrics["variant"], str(model.get("fingerprint")),
-                                stage) as run_log:
-            run_log.call("metrics", lambda: mlflow.log_metrics(mlflow_metrics(metrics)))
-            run_log.call("provenance tags", lambda: mlflow.set_tags(mlflow_tags(metrics)))
-            run_log.call("the metrics file", lambda: mlflow.log_artifact(str(metrics_file),
-                                                                     artifact_path="metrics"))
-    except TrackingError as exc:  # the store failed after the work: keep the outputs
-        log.warning("metrics not logged to MLflow (%s); %s holds them", exc, metrics_file)
-
-
-def write_metrics(metrics: dict, path: str | Path) -> None:
+def write_metrics(result: SeedResult, path: str | Path) -> None:
     """Atomic, key-sorted JSON (``ganbench.io.write_json``)."""
-    write_json(path, metrics)
+    write_json(path, result.to_json())
 
 
-def summary_line(metrics: dict) -> str:
-    parts = [f"{name} fid {entry['fid']:.4g}" for name, entry in metrics["backbones"].items()]
-    if metrics.get("tstr"):
-        parts.append(f"tstr {metrics['tstr']['accuracy']:.4f}")
-    return f"evaluate@{metrics['variant']}: " + ", ".join(parts)
+def summary_line(result: SeedResult, stage: str) -> str:
+    parts = [f"{name} fid {entry.fid:.4g}" for name, entry in result.backbones.items()]
+    if result.tstr:
+        parts.append(f"tstr {result.tstr.accuracy:.4f}")
+    if result.eval_noise:
+        primary = next(iter(result.eval_noise.std.items()), None)
+        if primary:
+            parts.append(f"{primary[0]} evaluation noise ±{primary[1]:.3g} over "
+                         f"{result.eval_noise.draws} latent draws")
+    return f"{stage}: " + ", ".join(parts)

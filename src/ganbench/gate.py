@@ -1,16 +1,25 @@
-"""``ganbench gate``: the CI regression gate.
+"""``ganbench gate``: the CI regression gate, honest about seed noise.
 
 Compares the current ``reports/metrics.json`` (``--metrics``) with a baseline, either a file
 (``--baseline PATH``) or the same file at a git revision (``--rev REV``, read through
-``dvc.api.read`` with a ``git show`` fallback). Every gated metric of every variant in the
-baseline is compared in its better direction (``ganbench.config.BACKBONE_METRICS`` /
-``VARIANT_METRICS``): it regresses when it is worse than the baseline by more than
-``abs + rel * |baseline|``. The tolerances come from the ``gate`` section of params.yaml
-(``--params``, default ``params.yaml`` when the file exists, else the schema defaults):
-``gate.tolerances.<metric>`` when the metric has an entry there, else ``gate.rel``/``gate.abs``;
-``--tolerance METRIC=REL,ABS`` overrides one metric (``fid`` or ``judge.fid``) on the command
-line. The gate also fails when a variant or a metric of the baseline is missing, or when a
-variant that was ``ok`` is now ``diverged``.
+``dvc.api.read`` with a ``git show`` fallback). Both hold, per variant and metric, the
+values of every training seed (``ganbench.results.VariantAggregate``). Every metric of every
+variant in the baseline is compared in its better direction (``ganbench.results.METRICS``):
+
+- worse by more than the tolerance ``abs + rel * |baseline mean|`` (means over seeds) *and*
+  significantly worse (the 95% Welch interval of current - baseline excludes 0 on the bad
+  side, ``ganbench.stats``): **regression**, the gate fails;
+- worse by more than the tolerance but not significantly: **inconclusive**; the gate passes
+  (exit 0) and flags it, and ``--strict`` fails on it;
+- when the baseline or the current run has a single seed there is no measure of seed noise:
+  the gate falls back to the tolerance rule alone, and says so in the table.
+
+The tolerances come from the ``gate`` section of params.yaml (``--params``, default
+``params.yaml`` when the file exists, else the schema defaults): ``gate.tolerances.<metric>``
+when the metric has an entry there, else ``gate.rel``/``gate.abs``; ``--tolerance
+METRIC=REL,ABS`` overrides one metric (``fid`` or ``judge.fid``) on the command line. The gate
+also fails when a variant or a metric of the baseline is missing, or when a variant whose
+seeds all trained without diverging now has a diverged seed.
 
 Prints a Markdown table (variant, metric, old, new, change, verdict); ``--output FILE`` writes
 it too (for a PR comment). Exit status: 0 pass, 1 regression, 2 usage or input error.
@@ -19,25 +28,27 @@ it too (for a PR comment). Exit status: 0 pass, 1 regression, 2 usage or input e
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
-from ganbench.config import (BACKBONE_METRICS, PARAMS_FILE, VARIANT_METRICS, GateParams,
-                             ParamsError, load_section)
+from ganbench import stats
+from ganbench.config import PARAMS_FILE, GateParams, ParamsError, load_section
 from ganbench.errors import InputError
-from ganbench.report.collect import direction, flat_metrics
+from ganbench.results import (BACKBONE_METRICS, VARIANT_METRICS, VariantAggregate, direction,
+                              parse_aggregate, read_json_strict)
 
 DEFAULT_METRICS = "reports/metrics.json"
 PASS, BETTER, NEW, NA = "ok", "better", "new", "n/a"
+INCONCLUSIVE = "inconclusive"
 REGRESSION, MISSING, DIVERGED = "regression", "missing", "diverged"
 FAILURES = (REGRESSION, MISSING, DIVERGED)
-ICONS = {PASS: "✅", BETTER: "✅", NEW: "🆕", NA: "➖", REGRESSION: "❌", MISSING: "❌",
-         DIVERGED: "❌"}
+ICONS = {PASS: "✅", BETTER: "✅", NEW: "🆕", NA: "➖", INCONCLUSIVE: "⚠️", REGRESSION: "❌",
+         MISSING: "❌", DIVERGED: "❌"}
+SINGLE_SEED = "single seed: tolerance rule only, no measure of seed noise"
 
 
 @dataclass(frozen=True)
@@ -54,14 +65,13 @@ class Tolerance:
 class Check:
     variant: str
     metric: str                 # "judge.fid", "tstr_accuracy", or "status"
-    old: Any
-    new: Any
+    old: list[float] | str | None
+    new: list[float] | str | None
     verdict: str
     detail: str = ""
 
-    @property
-    def failed(self) -> bool:
-        return self.verdict in FAILURES
+    def failed(self, strict: bool = False) -> bool:
+        return self.verdict in FAILURES or (strict and self.verdict == INCONCLUSIVE)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -72,74 +82,59 @@ def base_metric(metric: str) -> str:
     return metric if metric in VARIANT_METRICS else metric.rsplit(".", 1)[-1]
 
 
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON (metrics are finite numbers or null)")
+def parse_metrics(data, source: str) -> dict[str, VariantAggregate]:
+    """Check a ``reports/metrics.json`` document (``ganbench.results.parse_aggregate``):
+    every variant must hold at least one number, so a gate that compares nothing cannot pass."""
+    aggregates = parse_aggregate(data, source)
+    for name, agg in aggregates.items():
+        if not any(agg.values(key) for key in agg.metrics):
+            raise InputError(f"{source}: variant {name!r} holds no metric to compare (no "
+                             "value for any metric); is the file complete?")
+    return aggregates
 
 
-def parse_metrics(text: str, source: str) -> dict[str, dict]:
-    """Parse and check a ``reports/metrics.json`` document: ``{variant: metrics object}``.
-
-    Every gated metric must be a finite number or null (not applicable), and every variant
-    must hold at least one number: a gate that compares nothing must not pass.
-    """
-    try:
-        data = json.loads(text, parse_constant=_refuse_constant)
-    except ValueError as exc:
-        raise InputError(f"{source}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{source}: must be a JSON object keyed by variant "
-                         "(reports/metrics.json, written by the report stage)")
-    for name, entry in data.items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("backbones"), dict):
-            raise InputError(f"{source}: variant {name!r} is not a metrics object (no "
-                             "'backbones' mapping); is this reports/metrics.json?")
-        flat = flat_metrics(entry)
-        for metric, value in flat.items():
-            if value is not None and _number(value) is None:
-                raise InputError(f"{source}: variant {name!r} has {metric} = {value!r}, not a "
-                                 "number (a metric is a finite number, or null when it does "
-                                 "not apply)")
-        if not any(_number(v) is not None for v in flat.values()):
-            raise InputError(f"{source}: variant {name!r} holds no metric to compare (its "
-                             "backbones hold no fid, kid_mean, ... values); is the file "
-                             "complete?")
-    return data
-
-
-def read_metrics_file(path: str | Path, what: str) -> dict[str, dict]:
+def read_metrics_file(path: str | Path, what: str) -> dict[str, VariantAggregate]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such {what} metrics file")
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the {what} metrics file ({exc})") from None
-    return parse_metrics(text, str(path))
+    return parse_metrics(read_json_strict(path, f"the {what} metrics"), str(path))
 
 
 def read_metrics_at_rev(rev: str, path: str = DEFAULT_METRICS,
-                        repo: str | Path | None = None) -> dict[str, dict]:
+                        repo: str | Path | None = None) -> dict[str, VariantAggregate]:
     """``path`` as of git revision ``rev``: ``dvc.api.read`` first, then ``git show``."""
+    import json
+
     errors = []
+    text = None
     try:
         import dvc.api
 
         text = dvc.api.read(path, repo=str(repo) if repo else None, rev=rev)
-        return parse_metrics(text, f"{path}@{rev}")
-    except InputError:
-        raise
     except Exception as exc:  # noqa: BLE001 - any DVC failure falls back to git
         errors.append(f"dvc: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-    result = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=repo, capture_output=True,
-                            text=True)
-    if result.returncode == 0:
-        return parse_metrics(result.stdout, f"{path}@{rev}")
-    errors.append(f"git: {result.stderr.strip().splitlines()[0] if result.stderr.strip() else 'failed'}")
-    raise InputError(f"{path} at revision {rev!r}: cannot read it ({'; '.join(errors)})")
+    if text is None:
+        result = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=repo,
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            errors.append("git: " + (result.stderr.strip().splitlines() or ["failed"])[0])
+            raise InputError(f"{path} at revision {rev!r}: cannot read it "
+                             f"({'; '.join(errors)})")
+        text = result.stdout
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except ValueError as exc:
+        raise InputError(f"{path}@{rev}: not valid JSON ({exc})") from None
+    return parse_metrics(data, f"{path}@{rev}")
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON (metrics are finite numbers or null)")
 
 
 def load_gate_params(path: str | None) -> GateParams:
-    """The ``gate`` section of ``path`` (default params.yaml in cwd, if it exists)."""
+    """The ``gate`` section of ``path`` (default params.yaml in cwd, if it exists), after
+    validating the whole file: an unknown section (``gates:``) is an error, not a default."""
     if path is None:
         if not Path(PARAMS_FILE).is_file():
             return GateParams()
@@ -156,11 +151,11 @@ def parse_tolerance(text: str) -> tuple[str, Tolerance]:
                          f"{', '.join(known)} (optionally <backbone>.<metric>)")
     values = {"rel": 0.0, "abs": 0.0}
     for i, part in enumerate(p.strip() for p in rest.split(",")):
-        key, colon, number = part.partition(":")
+        key, colon, number_text = part.partition(":")
         if not colon:
-            key, number = ("rel", "abs")[min(i, 1)], part
+            key, number_text = ("rel", "abs")[min(i, 1)], part
         try:
-            value = float(number)
+            value = float(number_text)
         except ValueError:
             value = math.nan
         if key not in values or i > 1 or not math.isfinite(value) or value < 0:
@@ -190,34 +185,43 @@ class Tolerances:
 # --------------------------------------------------------------------------- comparison
 
 
-def _number(value) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def compare_metric(variant: str, metric: str, old, new, tolerance: Tolerance) -> Check:
+def compare_metric(variant: str, metric: str, old: list[float], new: list[float],
+                   tolerance: Tolerance) -> Check:
+    """One metric of one variant: per-seed values of the baseline and of the current run."""
     sign = direction(metric)
-    old_n, new_n = _number(old), _number(new)
-    if old_n is None:
-        if new_n is None:
+    if not old:
+        if not new:
             return Check(variant, metric, old, new, NA, "not applicable in both")
         return Check(variant, metric, old, new, NEW, "no baseline value")
-    if new_n is None:
-        return Check(variant, metric, old, new, MISSING,
-                     "null now" if new is None else f"not a finite number: {new!r}")
-    worse_by = (old_n - new_n) * sign          # > 0: worse
-    allowed = tolerance.allowed(old_n)
+    if not new:
+        return Check(variant, metric, old, new, MISSING, "null now")
+    old_mean, new_mean = sum(old) / len(old), sum(new) / len(new)
+    worse_by = (old_mean - new_mean) * sign          # > 0: worse
+    allowed = tolerance.allowed(old_mean)
+    single = len(old) < 2 or len(new) < 2
     if worse_by > allowed:
-        return Check(variant, metric, old, new, REGRESSION,
-                     f"worse by {_fmt(worse_by)}, more than the {_fmt(allowed)} allowed")
+        if single:
+            return Check(variant, metric, old, new, REGRESSION,
+                         f"worse by {_fmt(worse_by)}, more than the {_fmt(allowed)} allowed; "
+                         + SINGLE_SEED)
+        diff = stats.difference_interval(new, old)
+        if stats.verdict(diff, sign) == stats.WORSE:
+            return Check(variant, metric, old, new, REGRESSION,
+                         f"worse by {_fmt(worse_by)} (95% interval of the change "
+                         f"[{_fmt(diff.low)}, {_fmt(diff.high)}]), more than the "
+                         f"{_fmt(allowed)} allowed")
+        return Check(variant, metric, old, new, INCONCLUSIVE,
+                     f"worse by {_fmt(worse_by)}, more than the {_fmt(allowed)} allowed, but "
+                     f"within seed noise (95% interval of the change [{_fmt(diff.low)}, "
+                     f"{_fmt(diff.high)}] holds 0); more seeds would tell")
+    note = f"; {SINGLE_SEED}" if single else ""
     if worse_by < -allowed:
-        return Check(variant, metric, old, new, BETTER, "")
+        return Check(variant, metric, old, new, BETTER, note.lstrip("; "))
     return Check(variant, metric, old, new, PASS,
-                 f"within {_fmt(allowed)}" if worse_by > 0 else "")
+                 (f"within {_fmt(allowed)}" if worse_by > 0 else "") + note)
 
 
-def compare(baseline: Mapping[str, Mapping], current: Mapping[str, Mapping],
+def compare(baseline: Mapping[str, VariantAggregate], current: Mapping[str, VariantAggregate],
             tolerances: Tolerances) -> list[Check]:
     """Every check, baseline variants in baseline order, then variants new in ``current``."""
     checks: list[Check] = []
@@ -227,26 +231,26 @@ def compare(baseline: Mapping[str, Mapping], current: Mapping[str, Mapping],
             checks.append(Check(variant, "(variant)", "present", None, MISSING,
                                 "variant missing from the current metrics"))
             continue
-        old_status = str(old_entry.get("status") or "ok")
-        new_status = str(new_entry.get("status") or "ok")
-        if old_status == "ok" and new_status == "diverged":
-            step = new_entry.get("diverged_step")
-            checks.append(Check(variant, "status", old_status, new_status, DIVERGED,
-                                "training diverged" + (f" at step {step}" if step is not None
-                                                       else "")))
-        elif old_status != new_status:
-            checks.append(Check(variant, "status", old_status, new_status, PASS,
-                                "status changed"))
-        old_flat, new_flat = flat_metrics(old_entry), flat_metrics(new_entry)
-        for metric, old in old_flat.items():
-            if metric not in new_flat:
-                if _number(old) is None:
+        if old_entry.failures == 0 and new_entry.failures > 0:
+            diverged = [s for s, st in zip(new_entry.seeds, new_entry.statuses) if st != "ok"]
+            checks.append(Check(variant, "status", "ok", f"{new_entry.failures} diverged",
+                                DIVERGED, f"training diverged for seed(s) "
+                                f"{', '.join(map(str, diverged))}"))
+        elif old_entry.failures != new_entry.failures:
+            checks.append(Check(variant, "status", f"{old_entry.failures} diverged",
+                                f"{new_entry.failures} diverged", PASS, "failures changed"))
+        for metric, summary in old_entry.metrics.items():
+            if not direction(metric):
+                continue
+            old = old_entry.values(metric)
+            if metric not in new_entry.metrics:
+                if not old:
                     checks.append(Check(variant, metric, old, None, NA, "not in either"))
                 else:
                     checks.append(Check(variant, metric, old, None, MISSING,
                                         "metric missing from the current metrics"))
                 continue
-            checks.append(compare_metric(variant, metric, old, new_flat[metric],
+            checks.append(compare_metric(variant, metric, old, new_entry.values(metric),
                                          tolerances(metric)))
     for variant in current:
         if variant not in baseline:
@@ -275,8 +279,23 @@ def _fmt(value) -> str:
     return f"{value:.4g}"
 
 
+def _mean(values) -> float | None:
+    if not isinstance(values, list) or not values:
+        return None
+    return sum(values) / len(values)
+
+
+def _shown(values) -> str:
+    """A cell: the mean and, for several seeds, how many (``12.30 (n=3)``)."""
+    if isinstance(values, list):
+        if not values:
+            return "—"
+        return _fmt(_mean(values)) + (f" (n={len(values)})" if len(values) > 1 else "")
+    return _fmt(values)
+
+
 def _change(check: Check) -> str:
-    old, new = _number(check.old), _number(check.new)
+    old, new = _mean(check.old), _mean(check.new)
     if old is None or new is None:
         return ""
     diff = new - old
@@ -296,24 +315,31 @@ def _cell(text: str) -> str:
 
 
 def render_markdown(checks: list[Check], *, baseline: str, current: str,
-                    only_failures: bool = False) -> str:
-    failed = [c for c in checks if c.failed]
+                    only_failures: bool = False, strict: bool = False) -> str:
+    failed = [c for c in checks if c.failed(strict)]
+    doubtful = [c for c in checks if c.verdict == INCONCLUSIVE]
     verdict = "❌ FAIL" if failed else "✅ PASS"
     gated = [c for c in checks if c.verdict not in (NA, NEW)]
     lines = [f"### ganbench gate: {verdict}", "",
-             f"{len(failed)} of {len(gated)} checks failed; current `{_cell(current)}` against "
-             f"baseline `{_cell(baseline)}`. A metric fails when it is worse than the baseline "
-             "by more than abs + rel × |baseline| (params `gate`).", "",
+             f"{len(failed)} of {len(gated)} checks failed"
+             + (f", {len(doubtful)} inconclusive" if doubtful else "")
+             + f"; current `{_cell(current)}` against baseline `{_cell(baseline)}`. Values are "
+             "means over training seeds. A metric fails when it is worse than the baseline by "
+             "more than abs + rel × |baseline| (params `gate`) and the change is significant "
+             "at 95% (Welch interval over seeds); worse beyond the tolerance but within seed "
+             "noise is inconclusive" + (" (failing, --strict)" if strict else " (passing; "
+             "--strict fails it)") + ".", "",
              "| variant | metric | old | new | change | verdict |",
              "| --- | --- | ---: | ---: | ---: | --- |"]
-    shown = failed if only_failures else checks
+    shown = [c for c in checks if c.failed(strict) or c.verdict == INCONCLUSIVE] \
+        if only_failures else checks
     for c in shown:
         verdict_text = _cell(f"{ICONS[c.verdict]} {c.verdict}" +
                              (f": {c.detail}" if c.detail else ""))
-        if c.failed:
+        if c.failed(strict) or c.verdict == INCONCLUSIVE:
             verdict_text = f"**{verdict_text}**"
-        lines.append("| " + " | ".join([_cell(c.variant), _cell(c.metric), _cell(_fmt(c.old)),
-                                         _cell(_fmt(c.new)), _cell(_change(c)),
+        lines.append("| " + " | ".join([_cell(c.variant), _cell(c.metric), _cell(_shown(c.old)),
+                                         _cell(_shown(c.new)), _cell(_change(c)),
                                          verdict_text]) + " |")
     return "\n".join(lines) + "\n"
 
@@ -336,9 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "it exists, else the built-in defaults)")
     parser.add_argument("--tolerance", action="append", default=[], metavar="METRIC=REL[,ABS]",
                         help="override one metric's tolerance, e.g. fid=0.25,1.0 (repeatable)")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail on inconclusive checks too (worse beyond the tolerance, "
+                        "within seed noise)")
     parser.add_argument("--output", help="also write the Markdown table to this file")
     parser.add_argument("--only-failures", action="store_true",
-                        help="list only the failing checks in the table")
+                        help="list only the failing and inconclusive checks in the table")
     return parser
 
 
@@ -377,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
               "compare, so the gate cannot pass or fail", file=sys.stderr)
         return 2
     text = render_markdown(checks, baseline=baseline_name, current=args.metrics,
-                           only_failures=args.only_failures)
+                           only_failures=args.only_failures, strict=args.strict)
     sys.stdout.write(text)
     if args.output:
         try:
@@ -387,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             print(f"ganbench gate: error: cannot write {args.output}: {exc}", file=sys.stderr)
             return 2
-    return 1 if any(c.failed for c in checks) else 0
+    return 1 if any(c.failed(args.strict) for c in checks) else 0
 
 
 if __name__ == "__main__":

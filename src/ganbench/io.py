@@ -124,10 +124,11 @@ def atomic_file(path: str | Path, mode: str = "w") -> Iterator[Any]:
         raise
 
 
-def write_json(path: str | Path, data: Any) -> None:
-    """Atomically write indented, key-sorted JSON (stable bytes for DVC and diffs)."""
+def write_json(path: str | Path, data: Any, sort_keys: bool = True) -> None:
+    """Atomically write indented JSON, keys sorted unless the caller's order is the point
+    (stable bytes for DVC and diffs either way)."""
     with atomic_file(path) as handle:
-        json.dump(data, handle, indent=2, sort_keys=True, allow_nan=False)
+        json.dump(data, handle, indent=2, sort_keys=sort_keys, allow_nan=False)
         handle.write("\n")
 
 

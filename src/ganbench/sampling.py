@@ -22,6 +22,7 @@ from ganbench.config import VariantParams, validate_section
 from ganbench.errors import InputError, describe
 from ganbench.images import signed_to_uint8
 from ganbench.io import atomic_file, read_json
+from ganbench.paths import chain_of
 from ganbench.models import build_models
 
 MODEL_FILE = "model.json"
@@ -42,7 +43,7 @@ def load_generator(weights_dir: str | Path, device: torch.device | str = "cpu",
     path = weights_dir / MODEL_FILE
     if not path.is_file():
         raise InputError(f"{path}: missing; the train stage writes it (rerun dvc repro)")
-    rerun = f"rerun `dvc repro --force train@{weights_dir.parent.name}` to write it again"
+    rerun = f"rerun `dvc repro --force train@{chain_of(weights_dir)}` to write it again"
     try:
         info = read_json(path)
         cfg = validate_section(VariantParams, info["params"], f"{path} params")

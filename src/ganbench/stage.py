@@ -5,9 +5,9 @@ the tracking store) print one line and exit 2; Ctrl-C and SIGTERM print one line
 130 / 143 after the stage has unwound (temp outputs removed, the MLflow run ended KILLED);
 and the tracking store is checked before any work.
 
-``stage_target`` tells a per-variant stage which variant it runs for. dvc.yaml's commands
-carry no value from params.yaml (``cmd: python stages/train.py``): DVC names the stage in
-``$DVC_STAGE`` (``train@cgan``), so no variant name can ever be read by a shell.
+``stage_target`` tells a per-chain stage which (variant, seed) it runs for. dvc.yaml's
+commands carry no value from params.yaml (``cmd: python stages/train.py``): DVC names the stage
+in ``$DVC_STAGE`` (``train@cgan-0``), so no variant name can ever be read by a shell.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
-from ganbench.config import ParamsError, check_variant_name
+from ganbench.config import ParamsError, check_variant_name, load_section
 from ganbench.errors import DeviceError, InputError, Interrupted, TrackingError
 from ganbench.io import clean_scratch
 
@@ -55,20 +55,39 @@ def run_stage(name: str, body: Callable[[], None], *, tracking: bool = True) -> 
         sys.exit(143 if isinstance(exc, Interrupted) else 130)
 
 
-def stage_target(stage: str, argv: list[str] | None = None) -> str:
-    """The variant of a per-variant stage: from ``$DVC_STAGE`` (``[dvc.yaml:]<stage>@<v>``)
-    under DVC, or the one argument of a manual run (``python stages/train.py cgan``)."""
+class Chain(NamedTuple):
+    """One (variant, seed) chain of train -> sample -> evaluate."""
+
+    variant: str
+    seed: int
+
+
+def stage_target(stage: str, argv: list[str] | None = None) -> Chain:
+    """The chain a per-chain stage runs for: from ``$DVC_STAGE`` (``[dvc.yaml:]<stage>@<v>-<s>``,
+    DVC's name of a matrix stage) under DVC, or the two arguments of a manual run
+    (``python stages/train.py cgan 0``). The variant must be a safe name and the seed one of
+    params.yaml's ``seeds``."""
     argv = sys.argv[1:] if argv is None else argv
     addressing = os.environ.get("DVC_STAGE", "")
     from_dvc = None
     if "@" in addressing:
         prefix, _, key = addressing.partition("@")
         if prefix.rsplit(":", 1)[-1] == stage:
-            from_dvc = key
-    if len(argv) > 1 or (not argv and from_dvc is None):
-        raise ParamsError(f"usage: python stages/{stage}.py <variant> (under DVC the variant "
-                          f"comes from $DVC_STAGE, e.g. {stage}@cgan)")
-    name = argv[0] if argv else from_dvc
-    if argv and from_dvc is not None and argv[0] != from_dvc:
-        raise ParamsError(f"stages/{stage}.py {argv[0]!r}: DVC runs this as {addressing!r}")
-    return check_variant_name(name)
+            variant, _, seed = key.rpartition("-")
+            from_dvc = [variant, seed]
+    usage = (f"usage: python stages/{stage}.py <variant> <seed> (under DVC both come from "
+             f"$DVC_STAGE, e.g. {stage}@cgan-0)")
+    if argv and len(argv) != 2:
+        raise ParamsError(usage)
+    if not argv and from_dvc is None:
+        raise ParamsError(usage)
+    if argv and from_dvc is not None and list(argv) != from_dvc:
+        raise ParamsError(f"stages/{stage}.py {' '.join(argv)}: DVC runs this as {addressing!r}")
+    variant, seed = argv or from_dvc
+    check_variant_name(variant)
+    if not seed.isdigit():
+        raise ParamsError(f"{stage}: seed {seed!r} is not an integer >= 0 ({usage})")
+    seeds = load_section("seeds")
+    if int(seed) not in seeds:
+        raise ParamsError(f"{stage}: seed {int(seed)} is not in params.yaml's seeds {seeds}")
+    return Chain(variant, int(seed))

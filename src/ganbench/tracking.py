@@ -1,4 +1,5 @@
-"""MLflow tracking: one run per variant, reopened by the later stages of that variant.
+"""MLflow tracking: one run per (variant, seed) chain, reopened by the chain's later stages, and
+one parent run per variant that groups its seeds and holds the aggregate.
 
 Default store: ``sqlite:///<DVC root>/mlflow.db`` with artifacts in ``<DVC root>/mlartifacts``,
 both absolute. ``DVC_ROOT`` (set by DVC inside ``dvc exp run --queue``/``--temp`` workspaces)
@@ -21,9 +22,14 @@ Failure behaviour (README, "Failure behaviour"):
   host is marked KILLED when its variant trains again.
 
 The run id is not part of any DVC output (it changes on every run): it lives in a side file
-of the workspace, ``.ganbench-cache/runs/<variant>.json``, together with the fingerprint of
-what trained; a later stage whose weights have another fingerprint (restored from DVC's run
-cache) finds the run by its tags instead, or starts one.
+of the workspace, ``.ganbench-cache/runs/<variant>-seed<s>.json``, together with the
+fingerprint of what trained; a later stage whose weights have another fingerprint (restored
+from DVC's run cache) finds the run by its tags instead, or starts one.
+
+Grouping: the report stage gives each variant a parent run (tag ``kind = variant``, found
+again by the variant and the fingerprint of its settings and data) holding the aggregate
+over seeds, and makes each seed's run its child (MLflow's ``mlflow.parentRunId`` tag), so
+``mlflow ui`` shows a variant's seeds under one row.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -251,20 +258,52 @@ def _configure() -> None:
 # --------------------------------------------------------------------------- provenance
 
 
+def pipeline_outputs(root: Path) -> list[str]:
+    """Path prefixes the pipeline writes (dvc.yaml's outs, metrics and plots up to their first
+    ``${``), and dvc.lock: changes there are the pipeline's own, not the user's edits."""
+    from ganbench.yaml12 import load_yaml
+
+    prefixes = ["dvc.lock"]
+    try:
+        stages = (load_yaml((root / "dvc.yaml").read_text()) or {}).get("stages") or {}
+    except Exception:  # noqa: BLE001 - no or broken dvc.yaml: nothing is the pipeline's
+        return prefixes
+    for spec in stages.values():
+        body = spec.get("do", spec) if isinstance(spec, dict) else {}
+        for kind in ("outs", "metrics", "plots"):
+            for entry in body.get(kind) or []:
+                path = next(iter(entry)) if isinstance(entry, dict) else entry
+                if isinstance(path, str):
+                    prefixes.append(path.split("${", 1)[0])
+    return prefixes
+
+
 def git_state(root: Path | None = None) -> dict[str, str]:
-    """Commit and dirty flag of the repository (``unknown`` outside git)."""
+    """The code's commit and a dirty flag (``unknown`` outside git).
+
+    The pipeline's own outputs (``pipeline_outputs``) are not the code: the commit is the
+    last one that changed anything else (so committing a run's results does not change the
+    commit that the results name), and dirty means an edit to anything else. A fresh clone
+    that has just run ``make run`` names the commit it was cloned at, clean.
+    """
     root = root or project_root()
 
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
-                              check=True).stdout.strip()
+                              check=True).stdout
 
+    outputs = pipeline_outputs(root)
+    excluded = [f":(exclude){o.rstrip('/')}" for o in outputs if o.rstrip("/")]
     try:
-        commit = git("rev-parse", "HEAD")
-        dirty = "true" if git("status", "--porcelain", "--untracked-files=no") else "false"
+        commit = git("log", "-1", "--format=%H", "--", ".", *excluded).strip() or \
+            git("rev-parse", "HEAD").strip()
+        changed = [line[3:].split(" -> ")[-1].strip('"') for line in
+                   git("status", "--porcelain", "--untracked-files=no").splitlines()]
     except (subprocess.CalledProcessError, FileNotFoundError):
         return {"git_commit": "unknown", "git_dirty": "unknown"}
-    return {"git_commit": commit, "git_dirty": dirty}
+    edits = [p for p in changed if not any(p == o or p.startswith(o.rstrip("/") + "/")
+                                           for o in outputs)]
+    return {"git_commit": commit, "git_dirty": "true" if edits else "false"}
 
 
 def fingerprint(*parts: Any) -> str:
@@ -273,10 +312,12 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def _tags(variant: str, stage: str, fingerprint_value: str) -> dict[str, str]:
+def _tags(variant: str, seed: int | None, stage: str, fingerprint_value: str) -> dict[str, str]:
     tags = {"variant": variant, "dvc_stage": stage, "fingerprint": fingerprint_value,
             "ganbench.host": socket.gethostname(), "ganbench.pid": str(os.getpid()),
             **git_state()}
+    if seed is not None:
+        tags["seed"] = str(seed)
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc_experiment"] = os.environ["DVC_EXP_NAME"]
     return tags
@@ -334,18 +375,19 @@ class RunLog:
                   "outputs hold the same numbers)", file=sys.stderr, flush=True)
 
 
-def runs_file(variant: str, workspace: Path | None = None) -> Path:
-    """Where a workspace keeps the id of a variant's current run (not a DVC output)."""
-    return (workspace or Path.cwd()) / RUNS_DIR / f"{variant}.json"
+def runs_file(variant: str, seed: int, workspace: Path | None = None) -> Path:
+    """Where a workspace keeps the id of a chain's current run (not a DVC output)."""
+    return (workspace or Path.cwd()) / RUNS_DIR / f"{variant}-seed{seed}.json"
 
 
-def close_abandoned_runs(client, experiment_id: str, variant: str) -> list[str]:
-    """Mark KILLED the runs of ``variant`` left RUNNING by a process of this host that is gone
+def close_abandoned_runs(client, experiment_id: str, variant: str, seed: int) -> list[str]:
+    """Mark KILLED the runs of this chain left RUNNING by a process of this host that is gone
     (``kill -9``, a lost machine); returns their ids."""
     host = socket.gethostname()
     runs = client.search_runs(
-        [experiment_id], filter_string=f"tags.variant = '{variant}' and "
-        f"attributes.status = 'RUNNING' and tags.`ganbench.host` = '{host}'", max_results=100)
+        [experiment_id], filter_string=f"tags.variant = '{variant}' and tags.seed = '{seed}' "
+        f"and attributes.status = 'RUNNING' and tags.`ganbench.host` = '{host}'",
+        max_results=100)
     closed = []
     for run in runs:
         pid = run.data.tags.get("ganbench.pid", "")
@@ -405,31 +447,32 @@ def _active_run(run_id: str | None, *, create: dict | None = None,
 
 
 @contextlib.contextmanager
-def start_variant_run(variant: str, stage: str, fingerprint_value: str,
+def start_variant_run(variant: str, seed: int, stage: str, fingerprint_value: str,
                       params: dict) -> Iterator[RunLog]:
-    """Create the variant's MLflow run (train), after closing runs of the same variant that a
-    killed process left RUNNING; record its id in ``runs_file(variant)``."""
+    """Create the chain's MLflow run (train), after closing runs of the same chain that a
+    killed process left RUNNING; record its id in ``runs_file(variant, seed)``."""
     import mlflow
 
-    create = {"run_name": variant, "tags": _tags(variant, stage, fingerprint_value)}
+    create = {"run_name": f"{variant} seed {seed}",
+              "tags": _tags(variant, seed, stage, fingerprint_value)}
     with _active_run(None, create=create) as log:
         run = mlflow.active_run()
         log.call("closing abandoned runs", lambda: close_abandoned_runs(
-            mlflow.tracking.MlflowClient(), run.info.experiment_id, variant))
-        log.call("params", lambda: mlflow.log_params(_flatten(params)))
-        write_json(runs_file(variant), {"run_id": run.info.run_id,
+            mlflow.tracking.MlflowClient(), run.info.experiment_id, variant, seed))
+        log.call("params", lambda: mlflow.log_params({**_flatten(params), "seed": seed}))
+        write_json(runs_file(variant, seed), {"run_id": run.info.run_id,
                                         "fingerprint": fingerprint_value,
                                         "tracking_uri": log.uri,
                                         "experiment_id": run.info.experiment_id})
         yield log
 
 
-def find_variant_run(variant: str, fingerprint_value: str) -> str | None:
+def find_variant_run(variant: str, seed: int, fingerprint_value: str) -> str | None:
     """The run that trained these weights: the workspace's side file when its fingerprint
     matches, else the newest run tagged with the variant and fingerprint, else None."""
     import mlflow
 
-    path = runs_file(variant)
+    path = runs_file(variant, seed)
     if path.is_file():
         with contextlib.suppress(ValueError, KeyError, OSError):
             entry = read_json(path)
@@ -441,19 +484,20 @@ def find_variant_run(variant: str, fingerprint_value: str) -> str | None:
         os.environ.get("MLFLOW_EXPERIMENT_NAME", DEFAULT_EXPERIMENT))
     runs = mlflow.tracking.MlflowClient().search_runs(
         [experiment.experiment_id], filter_string=f"tags.variant = '{variant}' and "
-        f"tags.fingerprint = '{fingerprint_value}' and tags.dvc_stage = 'train@{variant}'",
+        f"tags.fingerprint = '{fingerprint_value}' and tags.seed = '{seed}'",
         order_by=["attributes.start_time DESC"], max_results=1)
     return runs[0].info.run_id if runs else None
 
 
 @contextlib.contextmanager
-def resume_variant_run(variant: str, fingerprint_value: str, stage: str) -> Iterator[RunLog]:
+def resume_variant_run(variant: str, seed: int, fingerprint_value: str,
+                       stage: str) -> Iterator[RunLog]:
     """Reopen the run that trained these weights (``find_variant_run``), or, when there is
     none (weights restored from DVC's run cache), start one tagged ``restored``."""
     import mlflow
 
     try:
-        run_id = find_variant_run(variant, fingerprint_value)
+        run_id = find_variant_run(variant, seed, fingerprint_value)
     except TrackingError:
         raise
     except Exception as exc:  # noqa: BLE001
@@ -462,13 +506,74 @@ def resume_variant_run(variant: str, fingerprint_value: str, stage: str) -> Iter
                             f"{_what_to_do(uri)}") from None
     create = None
     if run_id is None:
-        tags = {**_tags(variant, stage, fingerprint_value), "restored": "true"}
-        create = {"run_name": variant, "tags": tags}
+        tags = {**_tags(variant, seed, stage, fingerprint_value), "restored": "true"}
+        create = {"run_name": f"{variant} seed {seed}", "tags": tags}
     with _active_run(run_id, create=create, keep_failed=True) as log:
         # MLflow tag keys may not contain "@": "evaluate@cgan" -> "dvc_stage.evaluate"
         log.call("the stage tag", lambda: mlflow.set_tag(f"dvc_stage.{stage.split('@')[0]}",
                                                          stage))
         yield log
+
+
+def group_variant_runs(variant: str, settings: dict, children: dict[int, tuple[str, dict, dict]],
+                       summary: dict[str, float], data_id: str | None = None) -> str | None:
+    """The variant's parent run, and its seeds' runs as its children.
+
+    The parent is found by its tags (``kind = variant``, the variant, the fingerprint of its
+    settings and data) or created; it gets the aggregate ``summary`` as metrics.
+    ``children``: seed -> (training fingerprint, metrics, tags) of each chain: its run (found
+    by ``find_variant_run``, or started tagged ``restored`` when none is found, e.g. for
+    outputs pulled from a DVC remote) gets the chain's metrics and tags, each metric logged
+    only when the run does not hold that value yet, and becomes the parent's child. Returns
+    the parent's id; a store that fails is a TrackingError.
+    """
+    import mlflow
+    from mlflow.entities import Metric
+
+    try:
+        _configure()
+        client = mlflow.tracking.MlflowClient()
+        experiment = mlflow.get_experiment_by_name(
+            os.environ.get("MLFLOW_EXPERIMENT_NAME", DEFAULT_EXPERIMENT))
+        stamp = fingerprint(variant, settings, data_id)
+        found = client.search_runs(
+            [experiment.experiment_id], filter_string=f"tags.kind = 'variant' and "
+            f"tags.variant = '{variant}' and tags.fingerprint = '{stamp}'", max_results=1)
+        if found:
+            parent = found[0].info.run_id
+        else:
+            tags = {"kind": "variant", "variant": variant, "fingerprint": stamp, **git_state()}
+            parent = client.create_run(experiment.experiment_id, run_name=variant,
+                                       tags=tags).info.run_id
+            client.log_batch(parent, params=[mlflow.entities.Param(k, str(v)) for k, v in
+                                             _flatten(settings).items()])
+            client.set_terminated(parent, "FINISHED")
+        now = int(time.time() * 1000)
+        for seed, (child_stamp, metrics, tags) in sorted(children.items()):
+            run_id = find_variant_run(variant, seed, child_stamp)
+            if run_id is None:
+                run_id = client.create_run(
+                    experiment.experiment_id, run_name=f"{variant} seed {seed}",
+                    tags={**_tags(variant, seed, f"train@{variant}-{seed}", child_stamp),
+                          "restored": "true"}).info.run_id
+                client.set_terminated(run_id, "FINISHED")
+            held = client.get_run(run_id).data.metrics
+            fresh = [Metric(k, float(v), now, 0) for k, v in metrics.items()
+                     if held.get(k) != float(v)]
+            for start in range(0, len(fresh), 1000):  # MLflow's batch limit
+                client.log_batch(run_id, metrics=fresh[start:start + 1000])
+            for key, value in {**tags, "mlflow.parentRunId": parent}.items():
+                client.set_tag(run_id, key, value)
+        client.log_batch(parent, metrics=[Metric(k, float(v), now, 0)
+                                          for k, v in summary.items()])
+        client.set_tag(parent, "seeds", ",".join(map(str, sorted(children))))
+        return parent
+    except TrackingError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the store failed: one line
+        uri = tracking_uri()
+        raise TrackingError(f"MLflow tracking store {uri}: {describe(exc, with_type=True)}")\
+            from None
 
 
 @contextlib.contextmanager

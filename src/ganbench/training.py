@@ -114,11 +114,12 @@ def weights_checksum(modules: list[nn.Module]) -> torch.Tensor:
 
 
 def _optimizer(cfg, params, lr: float) -> torch.optim.Optimizer:
-    """Adam(lr, betas) or RMSprop(lr) (the WGAN paper's choice) for one network."""
+    """Adam(lr, betas) or RMSprop(lr) (the WGAN paper's choice) for one network; the
+    multi-tensor (foreach) update, one kernel per step instead of one per parameter."""
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas))
+        return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas), foreach=True)
     if cfg.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
+        return torch.optim.RMSprop(params, lr=lr, foreach=True)
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
 
 
@@ -143,6 +144,7 @@ class GanTrainer:
         self.objective = cfg.objective
         self.num_classes = num_classes if cfg.conditional else 0
         self.G, self.D = models.generator, models.discriminator
+        self.reused: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self.opt_g = _optimizer(cfg, self.G.parameters(), cfg.lr_g)
         self.opt_d = _optimizer(cfg, self.D.parameters(), cfg.lr_d)
         self.ema = None
@@ -165,10 +167,13 @@ class GanTrainer:
 
     def discriminator_step(self, real: torch.Tensor, labels: torch.Tensor | None):
         """One D update; fakes use the real batch's labels (so WGAN-GP interpolates within
-        a class). Returns ``(loss_d, real_logits, fake_logits)`` (detached)."""
+        a class). With ``reuse_fake`` the fakes keep G's graph for the generator step.
+        Returns ``(loss_d, real_logits, fake_logits)`` (detached)."""
         cfg = self.cfg
-        with torch.no_grad(), autocast(self.device):
+        with torch.set_grad_enabled(cfg.reuse_fake), autocast(self.device):
             fake = self.G(self.noise(real.shape[0]), labels)
+        self.reused = (fake, labels) if cfg.reuse_fake else None
+        fake = fake.detach()
         with autocast(self.device):
             real_logits = self.D(real, labels)
             fake_logits = self.D(fake.to(real.dtype), labels)
@@ -187,11 +192,16 @@ class GanTrainer:
         return loss.detach(), real_logits.detach().float(), fake_logits.detach().float(), norm
 
     def generator_step(self, real: torch.Tensor, labels: torch.Tensor | None):
-        """One G update (adversarial loss, or feature matching against ``real``)."""
+        """One G update (adversarial loss, or feature matching against ``real``), on fresh
+        fakes with uniform labels, or with ``reuse_fake`` on the last D step's fakes."""
         n = real.shape[0]
-        y = self.fake_labels(n)
+        self.D.requires_grad_(False)  # G's step needs D's input gradients, not its weights'
         with autocast(self.device):
-            fake = self.G(self.noise(n), y)
+            if self.reused is not None:
+                (fake, y), self.reused = self.reused, None
+            else:
+                y = self.fake_labels(n)
+                fake = self.G(self.noise(n), y)
             if self.cfg.feature_matching:
                 with torch.no_grad():
                     _, real_features = self.D(real, labels, return_features=True)
@@ -201,6 +211,7 @@ class GanTrainer:
                 loss = losses.generator_loss(self.objective, self.D(fake, y).float())
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
+        self.D.requires_grad_(True)
         norm = grad_norm(self.G)
         self.opt_g.step()
         self.update_ema()
@@ -363,31 +374,37 @@ def write_log(path: Path, rows: list[list]) -> None:
             handle.write("\t".join(format_cell(v) for v in row) + "\n")
 
 
-def model_info(variant: str, cfg, *, status: str, diverged_step, image_shape, num_classes,
-               steps: int, weights_step: int, epochs: int, seconds: float, device: str,
+def model_info(variant: str, cfg, *, seed: int, status: str, diverged_step, image_shape,
+               num_classes, steps: int, weights_step: int, epochs: int, device: str,
                fingerprint: str | None = None) -> dict:
     """The ``model.json`` object (what sampling and the report read). ``fingerprint``: the
-    training fingerprint (params and data), by which later stages find the MLflow run."""
+    training fingerprint (params, seed and data), by which later stages find the MLflow run.
+    No wall-clock time: a DVC output must be the same bytes on every run (timings go to
+    MLflow)."""
     params = {**dataclasses.asdict(cfg), "loss": cfg.objective}
     return {"variant": variant, "status": status, "diverged_step": diverged_step,
             "params": params, "arch": cfg.arch, "loss": cfg.objective,
             "conditional": cfg.conditional, "z_dim": cfg.z_dim, "num_classes": int(num_classes),
             "image_shape": [int(s) for s in image_shape], "steps": steps,
-            "weights_step": weights_step, "epochs": epochs, "seconds": round(seconds, 3),
-            "device": device, "seed": cfg.seed, "ema": cfg.ema is not None,
+            "weights_step": weights_step, "epochs": epochs,
+            "device": device, "seed": seed, "ema": cfg.ema is not None,
             "ema_decay": cfg.ema, "fingerprint": fingerprint}
 
 
 def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
                   num_classes: int, weights_dir: Path, log_path: Path, cache_dir: Path,
-                  fingerprint: str, on_log: OnLog | None = None, *,
+                  fingerprint: str, on_log: OnLog | None = None, *, seed: int = 0,
                   checkpoint_seconds: float = CHECKPOINT_SECONDS,
-                  max_log_rows: int = MAX_LOG_ROWS, progress: bool = True) -> TrainResult:
-    """Train ``variant`` (a ``VariantParams``) on uint8 N x C x H x W images; write the weights.
+                  max_log_rows: int = MAX_LOG_ROWS, on_log_points: int | None = None,
+                  progress: bool = True) -> TrainResult:
+    """Train ``variant`` (a ``VariantParams``) with training seed ``seed`` on uint8
+    N x C x H x W images; write the weights.
 
     Writes ``weights_dir/{generator.pt, generator_ema.pt (when cfg.ema), model.json}`` and the
     TSV log at ``log_path``; calls ``on_log(metrics, step)`` for every log row (the same
-    numbers, empty cells left out). Resumes from
+    numbers, empty cells left out), or with ``on_log_points`` for about that many rows
+    evenly spread (every k-th row and the last: a tracker needs no 2,000 points for a curve,
+    and MLflow's SQLite store takes about 0.3 s per 1,000 values). Resumes from
     ``cache_dir/<variant>/<fingerprint>/checkpoint.pt`` when one exists (a checkpoint that
     cannot be used is named on stderr, with the reason) and deletes it after the run;
     checkpoints that can no longer resume are pruned first (``checkpoint.prune_checkpoints``).
@@ -403,9 +420,11 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
     image_shape = tuple(int(s) for s in images_u8.shape[1:])
     device = pick_device(cfg.device)
 
-    seed_everything(cfg.seed)
-    models = build_models(cfg, image_shape, num_classes).to(device)
-    rng = torch.Generator(device=device).manual_seed(cfg.seed)
+    seed_everything(seed)
+    layout = (torch.channels_last if cfg.channels_last and cfg.arch != "mlp"
+              else torch.contiguous_format)
+    models = build_models(cfg, image_shape, num_classes).to(device, memory_format=layout)
+    rng = torch.Generator(device=device).manual_seed(seed)
     trainer = make_trainer(cfg, models, device, rng, num_classes)
 
     data = torch.as_tensor(images_u8).to(device)
@@ -417,15 +436,18 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
     steps_per_epoch = max(1, batches_per_epoch // per_step)
     total = cfg.epochs * steps_per_epoch
     log_every = log_interval(total, max_log_rows)
+    stride = max(1, math.ceil(math.ceil(total / log_every) / on_log_points)) \
+        if on_log_points else 1
     sync_every = log_every * math.ceil(MIN_SYNC_STEPS / log_every)
     columns = trainer.columns
     col_index = [LOG_COLUMNS.index(c) for c in columns]
 
-    ckpt = checkpoint_path(cache_dir, variant, fingerprint)
-    prune_checkpoints(cache_dir, variant, keep=fingerprint)
+    run_key = f"{variant}-seed{seed}"
+    ckpt = checkpoint_path(cache_dir, run_key, fingerprint)
+    prune_checkpoints(cache_dir, run_key, keep=fingerprint)
     state, ignored = load_checkpoint(ckpt, fingerprint)
     if ignored is not None:
-        print(f"{variant}: ignoring checkpoint {ckpt}: it {ignored}; training starts from "
+        print(f"{run_key}: ignoring checkpoint {ckpt}: it {ignored}; training starts from "
               "step 0", file=sys.stderr, flush=True)
     claim(ckpt)
     if state is not None:
@@ -433,11 +455,12 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
         rng.set_state(state["rng"])
         step, perm = state["step"], state["perm"].to(device)
         rows, seconds_before = state["rows"], state["seconds"]
-        print(f"{variant}: resuming from the checkpoint at step {step} of {total}",
+        print(f"{run_key}: resuming from the checkpoint at step {step} of {total}",
               file=sys.stderr, flush=True)
         if on_log is not None:  # replay the restored rows into the new run's tracker
-            for row in rows:
-                on_log({c: row[i] for c, i in zip(columns, col_index)}, row[0])
+            for index, row in enumerate(rows):
+                if index % stride == 0:
+                    on_log({c: row[i] for c, i in zip(columns, col_index)}, row[0])
     else:
         step, perm, rows, seconds_before = 0, None, [], 0.0
 
@@ -453,7 +476,7 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
     start = time.monotonic()
     last_save = start
     last_saved_epoch = step // steps_per_epoch
-    bar = Progress(total, step, variant) if progress else None
+    bar = Progress(total, step, run_key) if progress else None
 
     try:
         while step < total:
@@ -464,7 +487,7 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
             for j in range(per_step):
                 k = (in_epoch * per_step + j) % batches_per_epoch
                 idx = perm[k * batch:(k + 1) * batch]
-                real = uint8_to_signed(data[idx])
+                real = uint8_to_signed(data[idx]).contiguous(memory_format=layout)
                 batches.append((real, data_labels[idx] if conditional else None))
             values, loss = trainer.step(batches)
             step += 1
@@ -498,7 +521,7 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
                     row[i] = float(v)
                 rows.append(row)
                 postfix = {c: float(v) for c, v in zip(columns, vals)}
-                if on_log is not None:
+                if on_log is not None and ((len(rows) - 1) % stride == 0 or row_step == total):
                     on_log(dict(postfix), row_step)
             pending_rows, pending_losses = [], []
             if bar is not None:
@@ -528,9 +551,9 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
     epochs_done = good_step // steps_per_epoch
     write_outputs(weights_dir, trainer)
     write_json(weights_dir / MODEL_FILE, model_info(
-        variant, cfg, status=status, diverged_step=diverged_step, image_shape=image_shape,
-        num_classes=num_classes, steps=steps, weights_step=good_step, epochs=epochs_done,
-        seconds=seconds, device=str(device), fingerprint=fingerprint))
+        variant, cfg, seed=seed, status=status, diverged_step=diverged_step,
+        image_shape=image_shape, num_classes=num_classes, steps=steps, weights_step=good_step,
+        epochs=epochs_done, device=str(device), fingerprint=fingerprint))
     write_log(log_path, rows)
     remove_checkpoint(ckpt)
     return TrainResult(status, diverged_step, steps, epochs_done, round(seconds, 3), str(device))

@@ -12,8 +12,8 @@ import numpy as np
 from ganbench.data.prepare import sha256
 from ganbench.errors import InputError
 from ganbench.io import read_json
+from ganbench.paths import PREPARED_DIR
 
-PREPARED_DIR = "data/prepared"
 _RERUN = "run `dvc repro prepare` to (re)create it"
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
 from ganbench.models.dcgan import DCGANDiscriminator, DCGANGenerator
@@ -32,10 +31,11 @@ class GanModels:
     discriminator: nn.Module | None = None
     vae: nn.Module | None = None
 
-    def to(self, device: torch.device) -> "GanModels":
+    def to(self, *args, **kwargs) -> "GanModels":
+        """``nn.Module.to`` on every network (a device, a dtype or a memory format)."""
         for module in (self.vae or self.generator, self.discriminator):
             if module is not None:
-                module.to(device)
+                module.to(*args, **kwargs)
         return self
 
     def trainable(self) -> dict[str, nn.Module]:

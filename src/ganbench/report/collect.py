@@ -1,35 +1,38 @@
-"""Load the report's inputs: one ``VariantInputs`` per variant in params order, plus the
+"""Load the report's inputs: the aggregate and the comparisons over seeds, and for each variant
+its representative seed's sample grid, interpolation strip and training log, plus the
 real-data floor, the judge summary and provenance. Nothing here renders anything.
 
-Files (see docs/ARCHITECTURE.md, "Metrics files"):
-``reports/metrics/<v>.json`` (required for each variant in params; stale files of variants no
-longer in params are ignored), ``reports/judge.json``, ``data/reference/floor.json`` and
-``data/reference/reference.json`` (optional), ``samples/<v>/{grid,interpolation}.png``,
-``models/<v>/train_log.tsv`` and ``models/<v>/weights/model.json`` (optional: the report says
-what is missing instead of failing).
+Files (docs/ARCHITECTURE.md): ``reports/metrics.json`` and ``reports/comparisons.json``
+(required: the aggregate stage writes them), ``reports/judge.json``,
+``data/reference/{floor,reference}.json``, ``samples/<v>/seed<s>/*.png``,
+``models/<v>/seed<s>/train_log.tsv`` and ``models/<v>/seed<s>/weights/model.json``
+(optional: the report says what is missing instead of failing).
+
+The representative seed of a variant is fixed by a rule, not picked by eye: the seed whose
+primary metric is the median of its seeds (the lower middle one for an even count), so the
+grid shown is a typical run, neither the best nor the worst.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ganbench.config import BACKBONE_METRICS, BACKBONES, VARIANT_METRICS
+from ganbench import paths
 from ganbench.errors import InputError
+from ganbench.results import (SeedResult, VariantAggregate, number, parse_aggregate,
+                              read_json_strict, read_seed_result)
 
 log = logging.getLogger(__name__)
 
-METRICS_DIR = Path("reports/metrics")
-JUDGE_FILE = Path("reports/judge.json")
-FLOOR_FILE = Path("data/reference/floor.json")
-REFERENCE_FILE = Path("data/reference/reference.json")
-LOG_COLUMNS = ("step", "epoch", "loss_d", "loss_g", "d_real", "d_fake", "wasserstein",
-               "grad_norm_d", "grad_norm_g", "recon", "kl")
+FLOOR_FILE = paths.REFERENCE_DIR / "floor.json"
+REFERENCE_FILE = paths.REFERENCE_DIR / "reference.json"
+REPRESENTATIVE_RULE = ("the seed whose primary metric is the median of the variant's seeds "
+                       "(lower middle for an even count)")
 
 
 @dataclass
@@ -38,8 +41,11 @@ class VariantInputs:
 
     name: str
     settings: dict                      # the variant's params (validated, loss resolved)
-    metrics: dict                       # reports/metrics/<v>.json
-    model: dict | None = None           # models/<v>/weights/model.json
+    aggregate: VariantAggregate         # its entry of reports/metrics.json
+    seed: int                           # the representative seed (REPRESENTATIVE_RULE)
+    model: dict | None = None           # that seed's model.json
+    fingerprints: dict[int, str] = field(default_factory=dict)  # seed -> training fingerprint
+    results: dict[int, SeedResult] = field(default_factory=dict)  # seed -> its metrics file
     train_log: dict[str, list[float]] | None = None  # column -> values (nan where empty)
     grid_png: bytes | None = None
     interpolation_png: bytes | None = None
@@ -47,12 +53,11 @@ class VariantInputs:
 
     @property
     def status(self) -> str:
-        return str(self.metrics.get("status") or (self.model or {}).get("status") or "ok")
+        return "ok" if not self.aggregate.failures else "diverged"
 
     @property
-    def diverged_step(self) -> int | None:
-        step = self.metrics.get("diverged_step")
-        return step if step is not None else (self.model or {}).get("diverged_step")
+    def diverged_seeds(self) -> list[int]:
+        return [s for s, st in zip(self.aggregate.seeds, self.aggregate.statuses) if st != "ok"]
 
 
 @dataclass
@@ -60,7 +65,8 @@ class ReportInputs:
     title: str
     primary_metric: str
     variants: list[VariantInputs]
-    floor: dict | None = None           # data/reference/floor.json (pseudo-variant "real")
+    comparisons: dict
+    floor: SeedResult | None = None     # data/reference/floor.json (pseudo-variant "real")
     judge: dict | None = None           # reports/judge.json
     reference: dict | None = None       # data/reference/reference.json
     data: dict = field(default_factory=dict)   # the data params (provenance)
@@ -68,19 +74,22 @@ class ReportInputs:
 
     @property
     def backbones(self) -> list[str]:
-        """Backbones that appear in any variant's metrics, in the canonical order."""
-        seen = {b for v in self.variants for b in (v.metrics.get("backbones") or {})}
-        return [b for b in BACKBONES if b in seen] + sorted(seen - set(BACKBONES))
+        """Backbones that appear in any variant's metrics, in the order they first appear."""
+        seen: list[str] = []
+        for v in self.variants:
+            for key in v.aggregate.metrics:
+                if "." in key and key.rsplit(".", 1)[0] not in seen:
+                    seen.append(key.rsplit(".", 1)[0])
+        return seen
+
+    @property
+    def seed_counts(self) -> dict[str, int]:
+        return {v.name: len(v.aggregate.seeds) for v in self.variants}
 
 
 def read_json_file(path: Path, hint: str) -> Any:
     """Read a JSON input; a missing or malformed file is an InputError naming it."""
-    if not path.is_file():
-        raise InputError(f"{path}: missing; {hint}")
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc}); {hint}") from None
+    return read_json_strict(path, hint)
 
 
 def _optional_json(path: Path) -> dict | None:
@@ -107,31 +116,41 @@ def read_train_log(path: Path) -> dict[str, list[float]]:
     return out
 
 
-def check_metrics(path: Path, name: str, data: Any) -> dict:
-    """The minimal shape the report and the gate rely on."""
-    if not isinstance(data, dict) or not isinstance(data.get("backbones"), dict):
-        raise InputError(f"{path}: not a variant metrics object (no 'backbones' mapping); "
-                         f"rerun dvc repro evaluate@{name}")
-    if data.get("variant") not in (None, name):
-        raise InputError(f"{path}: holds variant {data['variant']!r}, expected {name!r}; "
-                         f"rerun dvc repro evaluate@{name}")
-    return data
+def representative_seed(aggregate: VariantAggregate, primary: str) -> int:
+    """The seed of the median primary-metric value (lower middle), else the first seed."""
+    summary = aggregate.metrics.get(primary)
+    pairs = [(v, s) for v, s in zip(summary.values if summary else [], aggregate.seeds)
+             if number(v) is not None]
+    if not pairs:
+        return aggregate.seeds[0]
+    pairs.sort()
+    return pairs[(len(pairs) - 1) // 2][1]
 
 
-def load_variant(root: Path, name: str, settings: Mapping) -> VariantInputs:
-    path = root / METRICS_DIR / f"{name}.json"
-    hint = f"run `dvc repro evaluate@{name}` (it writes this file)"
-    metrics = check_metrics(path, name, read_json_file(path, hint))
-    item = VariantInputs(name=name, settings=dict(settings), metrics=metrics)
-    model = root / "models" / name / "weights" / "model.json"
-    grid = root / "samples" / name / "grid.png"
-    strip = root / "samples" / name / "interpolation.png"
-    train_log = root / "models" / name / "train_log.tsv"
+def load_variant(root: Path, name: str, settings: Mapping, aggregate: VariantAggregate,
+                 primary: str) -> VariantInputs:
+    seed = representative_seed(aggregate, primary)
+    item = VariantInputs(name=name, settings=dict(settings), aggregate=aggregate, seed=seed)
+    model = root / paths.weights_dir(name, seed) / "model.json"
+    samples = root / paths.samples_dir(name, seed)
+    grid, strip = samples / "grid.png", samples / "interpolation.png"
+    train_log = root / paths.train_log(name, seed)
     for path in (model, grid, strip, train_log):
         if not path.is_file():
             item.missing.append(str(path.relative_to(root)))
     if model.is_file():
-        item.model = read_json_file(model, f"rerun dvc repro train@{name}")
+        item.model = read_json_file(model, f"rerun dvc repro "
+                                           f"train@{paths.chain_name(name, seed)}")
+    for other in aggregate.seeds:  # every seed's training fingerprint and metrics (MLflow)
+        path = root / paths.weights_dir(name, other) / "model.json"
+        if path.is_file():
+            stamp = read_json_file(path, "rerun its train stage").get("fingerprint")
+            if stamp:
+                item.fingerprints[other] = str(stamp)
+        metrics = root / paths.seed_metrics(name, other)
+        if metrics.is_file():
+            item.results[other] = read_seed_result(
+                metrics, f"rerun dvc repro evaluate@{paths.chain_name(name, other)}")
     item.grid_png = grid.read_bytes() if grid.is_file() else None
     item.interpolation_png = strip.read_bytes() if strip.is_file() else None
     item.train_log = read_train_log(train_log) if train_log.is_file() else None
@@ -145,41 +164,21 @@ def load_inputs(root: str | Path, report, variants: Mapping[str, Mapping],
     ``report`` is a ``ReportParams``; ``data`` the data params (provenance only).
     """
     root = Path(root)
-    items = [load_variant(root, name, settings) for name, settings in variants.items()]
-    stale = sorted(p.stem for p in (root / METRICS_DIR).glob("*.json") if p.stem not in variants)
-    if stale:
-        log.info("ignoring metrics of variants no longer in params: %s", ", ".join(stale))
+    hint = "run `dvc repro aggregate` (it writes this file)"
+    aggregate_path = root / paths.AGGREGATE_FILE
+    aggregates = parse_aggregate(read_json_file(aggregate_path, hint), str(aggregate_path))
+    missing = [name for name in variants if name not in aggregates]
+    if missing:
+        raise InputError(f"{aggregate_path}: has no entry for {', '.join(missing)}; {hint}")
+    comparisons = read_json_file(root / paths.COMPARISONS_FILE, hint)
+    items = [load_variant(root, name, settings, aggregates[name], report.primary_metric)
+             for name, settings in variants.items()]
+    floor = _optional_json(root / FLOOR_FILE)
     return ReportInputs(title=report.title, primary_metric=report.primary_metric,
-                        variants=items, floor=_optional_json(root / FLOOR_FILE),
-                        judge=_optional_json(root / JUDGE_FILE),
+                        variants=items, comparisons=comparisons,
+                        floor=SeedResult.from_json(floor, str(root / FLOOR_FILE))
+                        if floor else None,
+                        judge=_optional_json(root / paths.JUDGE_REPORT),
                         reference=_optional_json(root / REFERENCE_FILE),
                         data=dict(data or {}), git=dict(git or {}))
 
-
-# --------------------------------------------------------------------------- metric access
-
-
-def direction(metric: str) -> int:
-    """+1 when higher is better, -1 when lower is better, for ``fid`` or ``judge.fid``."""
-    base = metric.rsplit(".", 1)[-1]
-    return BACKBONE_METRICS.get(base) or VARIANT_METRICS.get(metric) or 0
-
-
-def flat_metrics(entry: Mapping) -> dict[str, float | None]:
-    """One variant's gated metrics as ``{"judge.fid": 12.3, ..., "tstr_accuracy": 0.91}``.
-
-    Keys absent from the file are absent here (the gate reports them as missing); a null
-    value stays None. ``"tstr": null`` gives both TSTR keys as None.
-    """
-    out: dict[str, float | None] = {}
-    for backbone, values in (entry.get("backbones") or {}).items():
-        if isinstance(values, Mapping):
-            for metric in BACKBONE_METRICS:
-                if metric in values:
-                    out[f"{backbone}.{metric}"] = values[metric]
-    if "tstr" in entry:
-        tstr = entry["tstr"] if isinstance(entry["tstr"], Mapping) else {}
-        for key, field_name in (("tstr_accuracy", "accuracy"), ("tstr_ratio", "ratio")):
-            if entry["tstr"] is None or field_name in tstr:
-                out[key] = tstr.get(field_name)
-    return out

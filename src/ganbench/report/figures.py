@@ -10,15 +10,15 @@ from __future__ import annotations
 import io
 import math
 import re
-import textwrap
 from dataclasses import dataclass
 
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from ganbench.report.collect import ReportInputs, VariantInputs, direction
-from ganbench.report.table import ALL_METRICS, ARROWS, LABELS, NAMES, STDS, Column, lookup
+from ganbench.report.collect import ReportInputs, VariantInputs
+from ganbench.report.table import ARROWS
+from ganbench.results import BACKBONE_METRICS, metric
 
 RC = {"svg.hashsalt": "ganbench", "svg.fonttype": "path", "font.size": 8.5,
       "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
@@ -70,69 +70,68 @@ def _plain(text) -> str:
     return str(text).replace("$", r"\$")
 
 
-def metric_bars(inputs: ReportInputs, backbone: str) -> Figure:
-    """One small bar chart per metric; KID and IS with ±std error bars; the floor dashed."""
+def _strip(ax, inputs: ReportInputs, key: str) -> None:
+    """Every seed's value as a dot (diverged seeds hollow and red), the mean as a bar across
+    and the 95% interval as a vertical line, per variant; the floor dashed."""
     names = [_plain(v.name) for v in inputs.variants]
-    fig = Figure(figsize=(10, 4.6), layout="constrained")
-    axes = fig.subplots(2, 4).ravel()
-    for ax, metric in zip(axes, ALL_METRICS):
-        col = Column(f"{backbone}.{metric}", backbone, LABELS[metric], 0)
-        got = [lookup(v.metrics, col, inputs.judge) for v in inputs.variants]
-        values = _finite([g[0] for g in got])
-        errors = _finite([g[1] if metric in STDS else None for g in got])
-        x = np.arange(len(names))
-        bars = ax.bar(x, values, color=[colour(i) for i in x],
-                      yerr=None if np.isnan(errors).all() else np.nan_to_num(errors),
-                      capsize=3, ecolor="#333", edgecolor="#333", linewidth=0.4)
-        for i, bar in enumerate(bars):
-            if inputs.variants[i].status == "diverged":
-                bar.set_hatch("///")
-            if math.isnan(values[i]) and not np.isnan(values).all():
-                ax.text(i, 0, "n/a", ha="center", va="bottom", fontsize=7, color="#666")
-        if np.isnan(values).all():
-            reason = next((g[2] for g in got if g[2]), "no values")
-            ax.text(0.5, 0.5, "n/a:\n" + "\n".join(textwrap.wrap(_plain(reason), 24)), ha="center",
-                    va="center", transform=ax.transAxes, fontsize=7.5, color="#666")
-            ax.set_yticks([])
-        floor = lookup(inputs.floor, col, inputs.judge)[0] if inputs.floor else None
+    offsets = np.array([-0.18, 0.0, 0.18, -0.09, 0.09, -0.27, 0.27])  # deterministic jitter
+    any_value = False
+    for i, v in enumerate(inputs.variants):
+        summary = v.aggregate.metrics.get(key)
+        values = _finite(summary.values if summary else [])
+        if not np.isfinite(values).any():
+            ax.text(i, 0.5, "n/a", ha="center", va="center", fontsize=7, color="#666",
+                    transform=ax.get_xaxis_transform())
+            continue
+        any_value = True
+        xs = i + offsets[np.arange(len(values)) % len(offsets)]
+        ok = np.array([s == "ok" for s in v.aggregate.statuses])
+        ax.scatter(xs[ok], values[ok], s=14, color=colour(i), zorder=3, linewidth=0)
+        if (~ok).any():
+            ax.scatter(xs[~ok], values[~ok], s=18, facecolors="none", edgecolors="#c00",
+                       zorder=3, linewidth=1)
+        ax.plot([i - 0.3, i + 0.3], [summary.mean] * 2, color="#222", linewidth=1.4, zorder=4)
+        if summary.ci_low is not None:
+            ax.plot([i + 0.36] * 2, [summary.ci_low, summary.ci_high], color="#222",
+                    linewidth=1.1, zorder=4)
+    if inputs.floor is not None:
+        floor = inputs.floor.flat().get(key)
         if isinstance(floor, (int, float)) and math.isfinite(floor):
             ax.axhline(floor, color="#444", linestyle="--", linewidth=1)
-        label = LABELS[metric]
-        ax.set_title(f"{NAMES.get(label, label)} {ARROWS[direction(metric)]}")
-        ax.set_xticks(x, names, rotation=30, ha="right")
+    if key == "tstr_accuracy":
+        trtr = next((v.aggregate.provenance.get("tstr") or {} for v in inputs.variants
+                     if v.aggregate.provenance.get("tstr")), {}).get("trtr_accuracy")
+        if trtr is not None:
+            ax.axhline(trtr, color="#2a7", linestyle="-.", linewidth=1, label=f"TRTR {trtr:.3f}")
+            ax.legend(loc="lower right")
+    if not any_value:
+        ax.set_yticks([])
+    m = metric(key)
+    ax.set_title(f"{m.label} {ARROWS[m.direction]}")
+    ax.set_xticks(np.arange(len(names)), names, rotation=30, ha="right")
+    ax.set_xlim(-0.6, len(names) - 0.4)
+
+
+def metric_strips(inputs: ReportInputs, backbone: str) -> Figure:
+    """One strip plot per metric of a backbone: every seed's value, the mean and its interval."""
+    fig = Figure(figsize=(10, 4.8), layout="constrained")
+    axes = fig.subplots(2, 4).ravel()
+    for ax, name in zip(axes, BACKBONE_METRICS):
+        _strip(ax, inputs, f"{backbone}.{name}")
     axes[-1].set_axis_off()
-    axes[-1].text(0, 0.5, f"backbone: {_plain(backbone)}\n\n↓ lower is better\n↑ higher is better\n"
-                  "- - dashed: real data (floor)\nerror bars: ±1 std over\n  KID subsets, IS splits\n"
-                  "hatched: diverged", va="center", fontsize=8, color="#333")
+    axes[-1].text(0, 0.5, f"backbone: {_plain(backbone)}\n\n↓ lower is better\n↑ higher is "
+                  "better\n● one training seed\n○ a diverged seed\n— mean, | 95% interval\n"
+                  "- - real data (floor)", va="center", fontsize=8, color="#333")
     return fig
 
 
-def tstr_chart(inputs: ReportInputs) -> Figure:
-    """TSTR accuracy per variant against the TRTR line (the judge trained on real data)."""
-    names = [_plain(v.name) for v in inputs.variants]
-    tstr = [v.metrics.get("tstr") if isinstance(v.metrics.get("tstr"), dict) else {}
-            for v in inputs.variants]
-    values = _finite([t.get("accuracy") for t in tstr])
-    trtr = next((t["trtr_accuracy"] for t in tstr if t.get("trtr_accuracy") is not None),
-                (inputs.judge or {}).get("trtr_accuracy"))
-    fig = Figure(figsize=(max(4.0, 0.8 * len(names) + 1.8), 2.8), layout="constrained")
+def tstr_strip(inputs: ReportInputs) -> Figure:
+    """TSTR accuracy per seed against TRTR (the judge trained on real data)."""
+    fig = Figure(figsize=(max(4.0, 0.8 * len(inputs.variants) + 1.8), 2.9), layout="constrained")
     ax = fig.subplots()
-    x = np.arange(len(names))
-    ax.bar(x, values, color=[colour(i) for i in x], edgecolor="#333", linewidth=0.4)
-    for i, (value, t) in enumerate(zip(values, tstr)):
-        if math.isnan(value):
-            ax.text(i, 0.02, "n/a", ha="center", va="bottom", fontsize=7, color="#666")
-            continue
-        ratio = f"\n{t['ratio']:.0%} of TRTR" if t.get("ratio") is not None else ""
-        ax.text(i, value - 0.03, f"{value:.3f}{ratio}", ha="center", va="top", fontsize=7,
-                color="white", fontweight="bold")
-    if trtr is not None:
-        ax.axhline(trtr, color="#444", linestyle="--", linewidth=1, label=f"TRTR {trtr:.3f}")
-        ax.legend(loc="lower right")
-    ax.set_ylim(0, 1.12)
+    _strip(ax, inputs, "tstr_accuracy")
     ax.set_ylabel("accuracy on the real test split")
-    ax.set_title("Train on synthetic, test on real ↑")
-    ax.set_xticks(x, names, rotation=30, ha="right")
+    ax.set_title("Train on synthetic, test on real ↑ (every seed)")
     return fig
 
 
@@ -149,7 +148,8 @@ def _smooth(values: np.ndarray) -> np.ndarray | None:
 
 
 def training_curves(variant: VariantInputs) -> Figure | None:
-    """Losses, D outputs, Wasserstein estimate and gradient norms against the step."""
+    """Losses, D outputs, Wasserstein estimate and gradient norms against the step, of the
+    variant's representative seed."""
     log = variant.train_log or {}
     columns = {k: _finite(v) for k, v in log.items()}
     steps = columns.get("step")
@@ -168,9 +168,9 @@ def training_curves(variant: VariantInputs) -> Figure | None:
                             label=None if smooth is not None else c)
             if smooth is not None:
                 ax.plot(steps, smooth, linewidth=1.3, color=colour(i), label=c)
-        if variant.diverged_step is not None:
-            ax.axvline(variant.diverged_step, color="#c00", linestyle=":", linewidth=1.2,
-                       label="diverged")
+        step = (variant.model or {}).get("diverged_step")
+        if step is not None:
+            ax.axvline(step, color="#c00", linestyle=":", linewidth=1.2, label="diverged")
         if logy:
             ax.set_yscale("log")
         ax.set_title(title)
@@ -181,7 +181,7 @@ def training_curves(variant: VariantInputs) -> Figure | None:
 
 @dataclass
 class Figures:
-    overview: list[Rendered]            # metric bars per backbone, TSTR chart
+    overview: list[Rendered]            # strip plots per backbone, TSTR
     curves: dict[str, Rendered]         # variant name -> training curves
 
     def all(self) -> list[Rendered]:
@@ -191,9 +191,9 @@ class Figures:
 def render_figures(inputs: ReportInputs) -> Figures:
     """Every figure of the report."""
     with matplotlib.rc_context(RC):
-        overview = [_save(metric_bars(inputs, b), f"metrics_{safe_stem(b)}",
-                          f"Metrics on the {b} backbone") for b in inputs.backbones]
-        overview.append(_save(tstr_chart(inputs), "tstr", "TSTR against TRTR"))
+        overview = [_save(metric_strips(inputs, b), f"metrics_{safe_stem(b)}",
+                          f"Metrics on the {b} backbone, every seed") for b in inputs.backbones]
+        overview.append(_save(tstr_strip(inputs), "tstr", "TSTR against TRTR, every seed"))
         used, curves = {r.stem for r in overview}, {}
         for variant in inputs.variants:
             fig = training_curves(variant)
@@ -203,5 +203,6 @@ def render_figures(inputs: ReportInputs) -> Figures:
             while stem in used:  # only names outside the params rules can collide
                 stem += "_"
             used.add(stem)
-            curves[variant.name] = _save(fig, stem, f"Training curves of {variant.name}")
+            curves[variant.name] = _save(fig, stem, f"Training curves of {variant.name} "
+                                         f"(seed {variant.seed})")
     return Figures(overview, curves)

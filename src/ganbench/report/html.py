@@ -14,7 +14,10 @@ from ganbench import __version__
 from ganbench.report.collect import ReportInputs, VariantInputs
 from ganbench.report.figures import Figures, Rendered
 from ganbench.report.style import CSS
-from ganbench.report.table import Row, Table, build_table, provenance, settings_matrix, show_value
+from ganbench.report.summary import VERDICT_MARKS
+from ganbench.report.table import (Row, Table, build_table, pairwise_matrix, provenance,
+                                   sentences, settings_matrix, show_value)
+from ganbench.results import fmt
 
 
 def e(text) -> str:
@@ -40,19 +43,21 @@ def image(png: bytes | None, alt: str, caption: str, css: str) -> str:
 # --------------------------------------------------------------------------- ranking table
 
 
-def status_badge(status: str, step) -> str:
-    if status == "ok":
+def status_badge(failures: str | None) -> str:
+    if not failures:
         return '<span class="badge ok">ok</span>'
-    at = f" at step {e(step)}" if step is not None else ""
-    return f'<span class="badge warn">⚠ {e(status)}{at}</span>'
+    return f'<span class="badge warn">⚠ {e(failures)}</span>'
 
 
-def _row(row: Row, anchor: str) -> str:
+def _row(row: Row, anchor: str, table: Table) -> str:
     cells = []
-    for cell in row.cells:
+    for col, cell in zip(table.columns, row.cells):
         text = e(cell.text)
-        if cell.std:
-            text += f'<span class="std">± {e(cell.std)}</span>'
+        if cell.interval:
+            text += f'<span class="std">{e(cell.interval)}</span>'
+        if cell.values:
+            seeds = ", ".join(fmt(v, col.key) for v in cell.values)
+            text = f'<span title="per seed: {e(seeds)}">{text}</span>'
         if cell.note:
             text += f'<sup><a href="#note-{cell.note}">{cell.note}</a></sup>'
         best = cell.best and not row.floor
@@ -61,7 +66,7 @@ def _row(row: Row, anchor: str) -> str:
     if row.floor:
         head = '<td class="rank"></td><th class="name" scope="row">real (floor)</th>'
     else:
-        badge = "" if row.status == "ok" else " " + status_badge(row.status, row.diverged_step)
+        badge = "" if not row.failures else " " + status_badge(row.failures)
         head = (f'<td class="rank">{row.rank or "—"}</td><th class="name" scope="row">'
                 f'<a href="#{anchor}">{e(row.name)}</a>{badge}</th>')
     return f"<tr>{head}{''.join(cells)}</tr>"
@@ -77,8 +82,9 @@ def ranking_table(table: Table, anchors: dict[str, str]) -> str:
     top = "".join(f'<th colspan="{n}" class="group">{e(g)}</th>' for g, n in groups)
     heads = "".join(f'<th class="num" title="{e(c.key)}">{e(c.header)}</th>'
                     for c in table.columns)
-    body = "".join(_row(r, anchors[r.name]) for r in table.rows)
-    floor = f'<tbody class="floor">{_row(table.floor, "")}</tbody>' if table.floor else ""
+    body = "".join(_row(r, anchors[r.name], table) for r in table.rows)
+    floor = (f'<tbody class="floor">{_row(table.floor, "", table)}</tbody>'
+             if table.floor else "")
     notes = "".join(f'<li id="note-{i}" value="{i}">{e(n)}</li>'
                     for i, n in enumerate(table.notes, 1))
     legend = "".join(f"<p class=\"legend\">{e(n)}</p>" for n in table.legend)
@@ -88,11 +94,40 @@ def ranking_table(table: Table, anchors: dict[str, str]) -> str:
             f'{f"<ol class=notes>{notes}</ol>" if notes else ""}{legend}')
 
 
+def matrix_table(inputs: ReportInputs, key: str) -> str:
+    """The pairwise matrix: row against column, the verdict and P(row better)."""
+    names, grid = pairwise_matrix(inputs, key)
+    if len(names) < 2:
+        return "<p>Fewer than two variants have this metric: nothing to compare.</p>"
+    head = "".join(f'<th scope="col">{e(n)}</th>' for n in names)
+    rows = []
+    for name, row in zip(names, grid):
+        cells = []
+        for cell in row:
+            if cell.verdict is None:
+                cells.append('<td class="num self">·</td>')
+                continue
+            title = (f"difference {fmt(cell.difference, key)}, 95% interval {cell.interval}"
+                     if cell.interval else f"difference {fmt(cell.difference, key)}")
+            cells.append(f'<td class="num {e(cell.verdict)}" title="{e(title)}">'
+                         f"{VERDICT_MARKS[cell.verdict]} {cell.p_improvement:.2f}</td>")
+        rows.append(f'<tr><th scope="row">{e(name)}</th>{"".join(cells)}</tr>')
+    return (f'<div class="scroll"><table class="matrix"><thead><tr><th>row vs column</th>'
+            f'{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
+            f'<p class="legend">▲ the row variant is better, ▼ worse, ≈ indistinguishable: the '
+            f"95% Welch interval of the difference of means holds 0. The number is the "
+            f"probability of improvement P(row better than column) over all pairs of seeds "
+            f"(Agarwal et al. 2021). Hover a cell for the difference and its interval. The "
+            f"{len(names) * (len(names) - 1) // 2} pairs are not corrected for multiple "
+            f"comparisons: at 95%, about one pair in twenty of equal variants looks different "
+            f"by chance.</p>")
+
+
 # --------------------------------------------------------------------------- sections
 
 
 def how_to_read(inputs: ReportInputs, table: Table) -> str:
-    first = inputs.variants[0].metrics if inputs.variants else {}
+    first = inputs.variants[0].aggregate.provenance if inputs.variants else {}
     n_gen = (first.get("samples") or {}).get("n", "the")
     n_real = (first.get("reference") or {}).get("n", "the")
     classes = (inputs.judge or {}).get("num_classes", 10)
@@ -100,9 +135,16 @@ def how_to_read(inputs: ReportInputs, table: Table) -> str:
     floor = (" The <em>real (floor)</em> row scores held-out real images like a variant: "
              "differences smaller than the gap between it and 0 are within sampling noise."
              if table.floor else "")
-    return f"""<p>Each variant generated {e(n_gen)} images from fixed latent seeds; they are
-compared with {e(n_real)} real images of the <strong>held-out test split</strong> (the reference),
-and the table is ranked by <strong>{e(table.primary.key)}</strong> ({better} is better).
+    return f"""<p>Each variant was trained once per <strong>training seed</strong>; each run
+generated {e(n_gen)} images from fixed latent seeds, compared with {e(n_real)} real images of the
+<strong>held-out test split</strong> (the reference). Every number is the <strong>mean over
+seeds with its 95% interval</strong> (± half-width, or [low, high]); the per-seed values are in
+the charts and in each cell's tooltip. The table is ranked by
+<strong>{e(table.primary.key)}</strong> ({better} is better), and a variant's rank is 1 + the
+number of variants that beat it by more than the seed noise, so variants that cannot be told
+apart share a rank. Seed-to-seed spread is training noise (plus evaluation noise); the
+evaluation noise alone, the spread over fresh latent draws of one trained model, is shown on
+each variant's card.
 <strong>FID</strong> ↓ is the Fréchet distance between Gaussians fitted to backbone features of
 generated and real images (0 = identical statistics). <strong>KID</strong> ↓ is the unbiased kernel
 MMD² with a cubic polynomial kernel, mean ± std over random subsets (small negative values are
@@ -120,45 +162,51 @@ convention), whose absolute values are not comparable with published ImageNet-sc
 small grayscale digits.{floor}</p>"""
 
 
-def key_values(row: Row, table: Table) -> str:
+def key_values(row: Row, table: Table, v: VariantInputs) -> str:
+    """The variant's numbers: mean and interval over seeds, and the evaluation noise."""
     multi = len({c.group for c in table.columns if c.group != "TSTR"}) > 1
     chips = []
     for col, cell in zip(table.columns, row.cells):
-        if cell.value is None:
+        if cell.value is None or col.key == "trtr_accuracy":
             continue
         label = (f"{col.group} " if multi and col.group != "TSTR" else "") + col.header
-        std = f" ± {e(cell.std)}" if cell.std else ""
+        interval = f" {e(cell.interval)}" if cell.interval else ""
+        summary = v.aggregate.metrics.get(col.key)
+        noise = (f"<small>evaluation noise ± {e(fmt(summary.eval_std, col.key))}</small>"
+                 if summary is not None and summary.eval_std is not None else "")
         chips.append(f'<span class="kpi{" best" if cell.best else ""}"><span>{e(label)}</span> '
-                     f"<b>{e(cell.text)}</b>{std}</span>")
+                     f"<b>{e(cell.text)}</b>{interval}{noise}</span>")
     return f'<div class="kpis">{"".join(chips)}</div>'
 
 
 def variant_card(v: VariantInputs, row: Row, table: Table, anchor: str, figures: Figures) -> str:
     s = v.settings
-    facts = [s.get("arch"), s.get("loss"), "conditional" if s.get("conditional") else None]
-    train = v.metrics.get("train") or {}
-    if train.get("epochs") is not None:
-        facts.append(f"{train['epochs']} epochs")
-    if train.get("steps") is not None:
-        facts.append(f"{train['steps']} steps")
-    if train.get("seconds") is not None:
-        facts.append(f"{train['seconds']:.0f} s on {train.get('device', '?')}")
+    facts = [s.get("arch"), s.get("loss"), "conditional" if s.get("conditional") else None,
+             f"seeds {', '.join(map(str, v.aggregate.seeds))}"]
+    model = v.model or {}
+    if model.get("epochs") is not None:
+        facts.append(f"{model['epochs']} epochs")
+    if model.get("steps") is not None:
+        facts.append(f"{model['steps']} steps")
+    if model.get("device"):
+        facts.append(f"on {model['device']}")
     meta = " · ".join(e(show_value(f)) for f in facts if f is not None)
-    seed = (v.metrics.get("samples") or {}).get("seed", "?")
-    grid = image(v.grid_png, f"sample grid of {v.name}", f"Samples (latent seed {e(seed)})",
-                 "grid")
+    latent = (v.aggregate.provenance.get("samples") or {}).get("seed", "?")
+    grid = image(v.grid_png, f"sample grid of {v.name}",
+                 f"Samples of training seed {e(v.seed)} (the representative seed: the median "
+                 f"of {e(table.primary.key)}), latent seed {e(latent)}", "grid")
     strip = image(v.interpolation_png, f"latent interpolation of {v.name}",
                   "Latent interpolation between two fixed codes", "strip")
     curves = figures.curves.get(v.name)
-    curves_html = figure(curves, "Training curves against the step (faint: raw, solid: moving "
-                         "average)", "curves") if curves else ""
+    curves_html = figure(curves, f"Training curves of seed {e(v.seed)} against the step "
+                         "(faint: raw, solid: moving average)", "curves") if curves else ""
     missing = (f'<p class="missing">Not found: {e(", ".join(v.missing))}</p>'
                if v.missing else "")
     rank_text = f"#{row.rank}" if row.rank else "unranked"
     return (f'<article class="card" id="{anchor}"><h3><span class="rank">{rank_text}</span> '
-            f'{e(v.name)} {status_badge(v.status, v.diverged_step)}</h3>'
-            f'<p class="meta">{meta}</p><div class="media">{grid}<div>{key_values(row, table)}'
-            f"{strip}</div></div>{curves_html}{missing}</article>")
+            f"{e(v.name)} {status_badge(row.failures)}</h3>"
+            f'<p class="meta">{meta}</p><div class="media">{grid}<div>'
+            f"{key_values(row, table, v)}{strip}</div></div>{curves_html}{missing}</article>")
 
 
 def settings_table(inputs: ReportInputs) -> str:
@@ -185,9 +233,11 @@ def render_html(inputs: ReportInputs, figures: Figures, table: Table | None = No
     charts = "".join(figure(f, e(f.title), "chart") for f in figures.overview)
     prov = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in facts)
     links = " · ".join(f'<a href="#{anchors[v.name]}">{e(v.name)}</a>' for v in order)
-    best = table.rows[0] if table.rows and table.rows[0].rank else None
-    lede = (f"{len(inputs.variants)} variants ranked by <strong>{e(table.primary.key)}</strong>"
-            + (f"; best: <strong>{e(best.name)}</strong>" if best else "") + ". "
+    words = "".join(f"<li>{e(line)}</li>" for line in sentences(inputs))
+    counts = sorted(set(inputs.seed_counts.values()))
+    seeds = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    lede = (f"{len(inputs.variants)} variants, {seeds} training seeds each, ranked by "
+            f"<strong>{e(table.primary.key)}</strong> with 95% intervals. "
             + e(dict(facts).get("dataset", "")) + ".")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -197,9 +247,13 @@ def render_html(inputs: ReportInputs, figures: Figures, table: Table | None = No
 <style>{CSS}</style></head>
 <body><main>
 <header><h1>{e(inputs.title)}</h1><p class="lede">{lede}</p>
-<nav>Ranking · <a href="#how">How to read this</a> · <a href="#charts">Charts</a> · Variants: {links}
+<nav>Ranking · <a href="#words">In words</a> · <a href="#pairwise">Pairwise</a> ·
+<a href="#how">How to read this</a> · <a href="#charts">Charts</a> · Variants: {links}
  · <a href="#settings">Settings</a> · <a href="#provenance">Provenance</a></nav></header>
 <section id="ranking"><h2>Ranking</h2>{ranking_table(table, anchors)}</section>
+<section id="words"><h2>In words</h2><ul class="words">{words}</ul></section>
+<section id="pairwise"><h2>Pairwise on {e(table.primary.key)}</h2>
+{matrix_table(inputs, inputs.primary_metric)}</section>
 <section id="how"><h2>How to read this</h2>{how_to_read(inputs, table)}</section>
 <section id="charts"><h2>Charts</h2>{charts}</section>
 <section id="variants"><h2>Variants</h2><div class="cards">{cards}</div></section>
@@ -208,4 +262,3 @@ def render_html(inputs: ReportInputs, figures: Figures, table: Table | None = No
 <footer>Generated by ganbench {e(__version__)}. This page is self-contained: it needs no network.
 </footer></main></body></html>
 """
-

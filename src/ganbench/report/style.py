@@ -87,4 +87,11 @@ footer { margin-top: 2.5rem; font-size: .8rem; color: var(--muted); }
     -webkit-print-color-adjust: exact; print-color-adjust: exact; }
   .card { border-color: #bbb; }
 }
+table.matrix td.better { background: #dafbe1; }
+table.matrix td.worse { background: #ffebe9; }
+table.matrix td.self { color: var(--muted); }
+ul.words { margin: 0; padding-left: 1.2rem; }
+.kpi small { display: block; color: var(--muted); font-size: .72rem; }
+@media print { table.matrix td.better, table.matrix td.worse {
+  -webkit-print-color-adjust: exact; print-color-adjust: exact; } }
 """

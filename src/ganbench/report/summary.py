@@ -1,9 +1,14 @@
-"""``reports/summary.md``: the ranked table as GitHub Markdown, small enough for a PR comment."""
+"""``reports/summary.md``: the ranked table over seeds as GitHub Markdown, the ranking in words
+and the pairwise matrix of the primary metric, small enough for a PR comment."""
 
 from __future__ import annotations
 
+from ganbench import stats
 from ganbench.report.collect import ReportInputs
-from ganbench.report.table import Row, Table, build_table, provenance, superscript
+from ganbench.report.table import (Row, Table, build_table, pairwise_matrix, provenance,
+                                   sentences, superscript)
+
+VERDICT_MARKS = {stats.BETTER: "▲", stats.WORSE: "▼", stats.SAME: "≈"}
 
 
 def md_escape(text: str) -> str:
@@ -18,18 +23,15 @@ def _name(row: Row) -> str:
     if row.floor:
         return "*real (floor)*"
     name = md_escape(row.name)
-    if row.status == "diverged":
-        step = f" at step {row.diverged_step}" if row.diverged_step is not None else ""
-        return f"{name} ⚠ diverged{step}"
-    if row.status != "ok":
-        return f"{name} ({md_escape(row.status)})"
+    if row.failures:
+        return f"{name} ⚠ {md_escape(row.failures)}"
     return name
 
 
 def _line(row: Row) -> str:
     cells = []
     for cell in row.cells:
-        text = cell.text + (f" ± {cell.std}" if cell.std else "")
+        text = cell.text + (f" {cell.interval}" if cell.interval else "")
         text += superscript(cell.note) if cell.note else ""
         cells.append(f"**{text}**" if cell.best and not row.floor else text)
     rank = "" if row.floor else (str(row.rank) if row.rank else "—")
@@ -48,21 +50,43 @@ def render_table(table: Table) -> list[str]:
     return lines
 
 
+def render_matrix(inputs: ReportInputs, key: str) -> list[str]:
+    """Row against column: ▲ better, ▼ worse, ≈ indistinguishable, with P(row better)."""
+    names, grid = pairwise_matrix(inputs, key)
+    if len(names) < 2:
+        return []
+    lines = ["| row vs column | " + " | ".join(md_escape(n) for n in names) + " |",
+             "| --- | " + " | ".join(":---:" for _ in names) + " |"]
+    for name, row in zip(names, grid):
+        cells = ["·" if cell.verdict is None else
+                 f"{VERDICT_MARKS[cell.verdict]} {cell.p_improvement:.2f}" for cell in row]
+        lines.append(f"| {md_escape(name)} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def render_summary(inputs: ReportInputs, table: Table | None = None) -> str:
     table = table or build_table(inputs)
     primary = table.primary
     backbones = ", ".join(dict.fromkeys(c.group for c in table.columns if c.group != "TSTR"))
+    counts = sorted(set(inputs.seed_counts.values()))
+    seeds = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
     lines = [f"## {md_escape(inputs.title)}", "",
              f"Variants ranked by **{md_escape(primary.key)}** "
-             f"({'higher' if primary.direction > 0 else 'lower'} is better). "
-             f"↓ lower is better, ↑ higher is better; best value per column in bold; "
-             f"KID and IS as mean ± std. Backbone{'s' if ',' in backbones else ''}: "
-             f"{backbones or 'none'}.", ""]
+             f"({'higher' if primary.direction > 0 else 'lower'} is better) over {seeds} "
+             f"training seeds: mean and 95% interval (± half-width, or [low, high]); variants "
+             "that no comparison can tell apart share a rank. ↓ lower is better, ↑ higher is "
+             f"better. Backbone{'s' if ',' in backbones else ''}: {backbones or 'none'}.", ""]
     lines += render_table(table)
     notes = [f"{superscript(i)} {md_escape(n)}" for i, n in enumerate(table.notes, 1)]
     notes += [md_escape(n) for n in table.legend]
     if notes:
         lines += ["", "  \n".join(notes)]
+    lines += ["", "**In words.** " + " ".join(md_escape(s) for s in sentences(inputs)), ""]
+    matrix = render_matrix(inputs, inputs.primary_metric)
+    if matrix:
+        lines += [f"**Pairwise on {md_escape(primary.key)}** (row against column: ▲ better, "
+                  "▼ worse, ≈ indistinguishable at 95%; the number is P(row better) over seed "
+                  "pairs):", ""] + matrix + [""]
     facts = " · ".join(f"{label}: {md_escape(text)}" for label, text in provenance(inputs))
-    lines += ["", f"<sub>{facts}</sub>", ""]
+    lines += [f"<sub>{facts}</sub>", ""]
     return "\n".join(lines)

@@ -1,37 +1,36 @@
-"""What the report says, independent of Markdown or HTML: the ranked table (columns, cells,
-best values, footnotes), the settings matrix and the provenance facts.
+"""What the report says, independent of Markdown or HTML: the ranked table (mean and 95%
+interval over seeds per metric, ranks with ties), the pairwise matrix of the primary metric,
+the ranking in words, the settings matrix and the provenance facts.
 
 Cells hold plain text; the renderers add bold, arrows and escaping.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
-from ganbench import __version__
-from ganbench.report.collect import ReportInputs, direction
+from ganbench import __version__, stats
+from ganbench.aggregate import ranking_sentences
+from ganbench.report.collect import REPRESENTATIVE_RULE, ReportInputs
+from ganbench.results import BACKBONE_METRICS, METRICS, direction, fmt, metric, number
 
-LABELS = {"fid": "FID", "kid_mean": "KID", "is_mean": "IS", "precision": "prec.",
-          "recall": "recall", "density": "dens.", "coverage": "cov.",
-          "tstr_accuracy": "TSTR", "trtr_accuracy": "TRTR", "tstr_ratio": "TSTR/TRTR"}
-NAMES = {"prec.": "precision", "dens.": "density", "cov.": "coverage"}  # for figure titles
-FORMATS = {"fid": "{:.2f}", "kid_mean": "{:.4f}", "is_mean": "{:.2f}"}
-STDS = {"kid_mean": "kid_std", "is_mean": "is_std"}
 SUMMARY_METRICS = ("fid", "kid_mean", "is_mean", "precision", "recall")
-ALL_METRICS = ("fid", "kid_mean", "is_mean", "precision", "recall", "density", "coverage")
-TSTR_KEYS = ("tstr_accuracy", "trtr_accuracy", "tstr_ratio")
 ARROWS = {-1: "↓", 1: "↑", 0: ""}
-DIVERGED_NOTE = ("⚠ diverged: training hit non-finite values; the variant was sampled and "
-                 "evaluated from its last finite weights")
-FLOOR_NOTE = ("real: held-out real train images scored like a variant, the noise floor a "
-              "perfect generator would reach at these sample counts (not ranked)")
+CHECKPOINT_RULE = ("final weights (the EMA generator when `ema` is set), fixed before any "
+                   "metric is seen; never the best checkpoint on the test split")
+DIVERGED_NOTE = ("⚠ diverged: a seed's training hit non-finite values; it was sampled and "
+                 "evaluated from its last finite weights and counts in the mean and the "
+                 "failure rate (never dropped)")
+FLOOR_NOTE = ("real: held-out real train images scored like a variant (one evaluation), the "
+              "floor a perfect generator would reach at these sample counts (not ranked)")
+BOLD_NOTE = ("bold: the top-ranked variants of a column, where they beat at least one other "
+             "variant by more than the seed noise")
 
 
 @dataclass(frozen=True)
 class Column:
-    key: str            # "judge.fid", "tstr_accuracy", "trtr_accuracy"
+    key: str            # flat metric name: "judge.fid", "tstr_accuracy", or "trtr_accuracy"
     group: str          # backbone name, or "TSTR"
     label: str
     direction: int      # +1 higher is better, -1 lower is better, 0 not compared
@@ -40,16 +39,13 @@ class Column:
     def header(self) -> str:
         return f"{self.label} {ARROWS[self.direction]}".strip()
 
-    @property
-    def metric(self) -> str:
-        return self.key.rsplit(".", 1)[-1]
-
 
 @dataclass
 class Cell:
-    text: str                 # "12.30", "0.0101" or "—"
-    value: float | None
-    std: str | None = None    # "0.0011" for KID and IS
+    text: str                 # "58.30", or "—"
+    value: float | None       # the mean
+    interval: str | None = None  # "± 12.10" (symmetric) or "[40.1, 76.2]"
+    values: list = field(default_factory=list)  # per seed
     best: bool = False
     note: int | None = None   # footnote number
 
@@ -60,7 +56,7 @@ class Row:
     cells: list[Cell]
     rank: int | None = None
     status: str = "ok"
-    diverged_step: int | None = None
+    failures: str | None = None     # "1 of 3 seeds diverged"
     floor: bool = False
 
 
@@ -71,64 +67,58 @@ class Table:
     floor: Row | None
     primary: Column
     notes: list[str] = field(default_factory=list)    # numbered: why a value is missing
-    legend: list[str] = field(default_factory=list)   # unnumbered: ⚠ and the floor row
+    legend: list[str] = field(default_factory=list)   # unnumbered
 
 
-def fmt(value: Any, metric: str = "") -> str:
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-        return "—"
-    if not math.isfinite(value):
-        return str(value)
-    return FORMATS.get(metric, "{:.3f}").format(value)
+def _column(key: str) -> Column:
+    if key == "trtr_accuracy":
+        return Column(key, "TSTR", "TRTR", 0)
+    m = metric(key)
+    group = key.rsplit(".", 1)[0] if m.per_backbone else "TSTR"
+    return Column(key, group, m.label, m.direction)
 
 
-def columns_for(inputs: ReportInputs, metrics=None) -> list[Column]:
-    """Per backbone: all seven metrics for one backbone, the five main ones for several (so the
-    table fits a laptop screen and a PR comment); then TSTR, TRTR and their ratio."""
-    if metrics is None:
-        metrics = ALL_METRICS if len(inputs.backbones) <= 1 else SUMMARY_METRICS
-    cols = [Column(f"{b}.{m}", b, LABELS[m], direction(m))
-            for b in inputs.backbones for m in metrics]
-    primary = primary_column(inputs)
+def columns_for(inputs: ReportInputs) -> list[Column]:
+    """Per backbone: all its metrics for one backbone, the five main ones for several (so the
+    table fits a laptop and a PR comment); then TSTR, TRTR and their ratio."""
+    keys = BACKBONE_METRICS if len(inputs.backbones) <= 1 else SUMMARY_METRICS
+    cols = [_column(f"{b}.{m}") for b in inputs.backbones for m in keys]
+    primary = _column(inputs.primary_metric)
     if primary.key not in {c.key for c in cols} and primary.group != "TSTR":
         cols.append(primary)
-    cols += [Column(k, "TSTR", LABELS[k], direction(k)) for k in TSTR_KEYS]
-    return cols
+    return cols + [_column(k) for k in ("tstr_accuracy", "trtr_accuracy", "tstr_ratio")]
 
 
-def primary_column(inputs: ReportInputs) -> Column:
-    key = inputs.primary_metric
-    if "." in key:
-        backbone, metric = key.split(".", 1)
-        return Column(key, backbone, LABELS.get(metric, metric), direction(metric))
-    return Column(key, "TSTR", LABELS.get(key, key), direction(key))
+def interval_text(summary, key: str) -> str | None:
+    """``± h`` for a symmetric interval, ``[low, high]`` otherwise; None without one."""
+    if summary is None or summary.ci_low is None or summary.mean is None:
+        return None
+    low, high = summary.ci_high - summary.mean, summary.mean - summary.ci_low
+    if abs(low - high) <= 1e-9 * max(1.0, abs(summary.mean)):
+        return f"± {fmt(low, key)}"
+    return f"[{fmt(summary.ci_low, key)}, {fmt(summary.ci_high, key)}]"
 
 
-def lookup(entry: Mapping, column: Column, judge: Mapping | None) -> tuple[Any, Any, str | None]:
-    """(value, std, reason-if-null) of one column for one metrics object."""
-    if column.group == "TSTR":
-        tstr = entry.get("tstr")
-        field_name = {"tstr_accuracy": "accuracy", "tstr_ratio": "ratio",
-                      "trtr_accuracy": "trtr_accuracy"}[column.key]
-        if column.key == "trtr_accuracy":
-            value = (tstr or {}).get("trtr_accuracy")
-            return (value if value is not None else (judge or {}).get("trtr_accuracy")), None, None
-        if not isinstance(tstr, Mapping):
-            return None, None, entry.get("tstr_reason")
-        return tstr.get(field_name), None, None
-    values = (entry.get("backbones") or {}).get(column.group)
-    if not isinstance(values, Mapping):
-        return None, None, f"not evaluated with the {column.group} backbone"
-    metric = column.metric
-    reason = values.get("is_reason") if metric == "is_mean" else None
-    return values.get(metric), values.get(STDS.get(metric, ""), None), reason
+def _reason(inputs: ReportInputs, variant, key: str) -> str | None:
+    prov = variant.aggregate.provenance
+    if key in ("tstr_accuracy", "tstr_ratio", "trtr_accuracy"):
+        return prov.get("tstr_reason")
+    backbone, _, name = key.rpartition(".")
+    entry = (prov.get("backbones") or {}).get(backbone)
+    if entry is None:
+        return f"not evaluated with the {backbone} backbone"
+    if name == "is_mean":
+        return entry.get("is_reason")
+    return None
 
 
-def build_table(inputs: ReportInputs, metrics=None) -> Table:
-    """The ranked table: variants by the primary metric (nulls last, ties in params order)."""
-    columns = columns_for(inputs, metrics)
-    primary = primary_column(inputs)
+def build_table(inputs: ReportInputs) -> Table:
+    """The ranked table: variants by rank on the primary metric (ties share a rank), then by
+    mean; variants without the primary metric last, in params order."""
+    columns = columns_for(inputs)
+    primary = _column(inputs.primary_metric)
     notes: list[str] = []
+    compared = inputs.comparisons.get("metrics", {})
 
     def note(reason: str | None) -> int | None:
         if not reason:
@@ -137,67 +127,105 @@ def build_table(inputs: ReportInputs, metrics=None) -> Table:
             notes.append(reason)
         return notes.index(reason) + 1
 
-    def cells(entry: Mapping) -> list[Cell]:
+    def cells(variant) -> list[Cell]:
         out = []
         for col in columns:
-            value, std, reason = lookup(entry, col, inputs.judge)
-            text = fmt(value, col.metric)
-            std_text = fmt(std, col.metric) if text != "—" and std is not None else None
-            out.append(Cell(text, _number(value), std_text,
-                            note=None if text != "—" else note(reason)))
+            if col.key == "trtr_accuracy":
+                trtr = ((variant.aggregate.provenance.get("tstr") or {}).get("trtr_accuracy")
+                        or (inputs.judge or {}).get("trtr_accuracy"))
+                out.append(Cell(fmt(trtr, "tstr_accuracy"), number(trtr)))
+                continue
+            summary = variant.aggregate.metrics.get(col.key)
+            mean = summary.mean if summary else None
+            text = fmt(mean, col.key)
+            cell = Cell(text, number(mean), interval_text(summary, col.key),
+                        list(summary.values) if summary else [])
+            if text == "—":
+                cell.note = note(_reason(inputs, variant, col.key))
+            comparison = compared.get(col.key)
+            if comparison and any(comparison["beats"].values()):
+                cell.best = comparison["ranks"].get(variant.name) == 1
+            out.append(cell)
         return out
 
-    rows = [Row(v.name, cells(v.metrics), status=v.status, diverged_step=v.diverged_step)
-            for v in inputs.variants]
-    keyed = [(lookup(v.metrics, primary, inputs.judge)[0], i) for i, v in enumerate(inputs.variants)]
-    order = sorted(range(len(rows)), key=lambda i: _rank_key(keyed[i][0], primary.direction, i))
-    rows = [rows[i] for i in order]
-    rank = 0
-    for i, row in zip(order, rows):
-        if _number(keyed[i][0]) is not None:
-            rank += 1
-            row.rank = rank
-    _mark_best(columns, rows)
-    legend = [DIVERGED_NOTE] if any(r.status == "diverged" for r in rows) else []
+    ranks = (compared.get(primary.key) or {}).get("ranks", {})
+    rows = []
+    for v in inputs.variants:
+        failures = None
+        if v.aggregate.failures:
+            failures = (f"{v.aggregate.failures} of {len(v.aggregate.seeds)} seeds diverged "
+                        f"(seed {', '.join(map(str, v.diverged_seeds))})")
+        rows.append(Row(v.name, cells(v), rank=ranks.get(v.name), status=v.status,
+                        failures=failures))
+    sign = primary.direction or 1
+    means = {v.name: (v.aggregate.metrics.get(primary.key).mean
+                      if v.aggregate.metrics.get(primary.key) else None)
+             for v in inputs.variants}
+    order = {v.name: i for i, v in enumerate(inputs.variants)}
+    rows.sort(key=lambda r: (r.rank is None, r.rank or 0,
+                             -sign * (means[r.name] if number(means[r.name]) is not None
+                                      else 0.0), order[r.name]))
+    legend = []
+    if any(c.best for r in rows for c in r.cells):
+        legend.append(BOLD_NOTE)
+    if any(r.failures for r in rows):
+        legend.append(DIVERGED_NOTE)
     floor = None
     if inputs.floor:
-        floor = Row("real", cells(inputs.floor), floor=True)
+        flat = inputs.floor.flat()
+        floor_cells = []
+        for col in columns:
+            value = flat.get(col.key)
+            floor_cells.append(Cell(fmt(value, col.key), number(value)))
+        floor = Row("real", floor_cells, floor=True)
         legend.append(FLOOR_NOTE)
     return Table(columns, rows, floor, primary, notes, legend)
-
-
-def _number(value) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-def _rank_key(value, sign: int, index: int):
-    number = _number(value)
-    if number is None:
-        return (1, 0.0, index)
-    return (0, -number if sign > 0 else number, index)
-
-
-def _mark_best(columns: list[Column], rows: list[Row]) -> None:
-    """Bold the best value per column (ties on the shown digits all bold); nothing is bold
-    when fewer than two values are there or when they all show the same digits."""
-    for j, col in enumerate(columns):
-        values = [r.cells[j].value for r in rows if r.cells[j].value is not None]
-        shown = {fmt(v, col.metric) for v in values}
-        if col.direction == 0 or len(values) < 2 or len(shown) < 2:
-            continue
-        best = fmt(max(values) if col.direction > 0 else min(values), col.metric)
-        for r in rows:
-            cell = r.cells[j]
-            cell.best = cell.value is not None and fmt(cell.value, col.metric) == best
 
 
 SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
-def superscript(number: int) -> str:
-    return str(number).translate(SUPERSCRIPTS)
+def superscript(number_: int) -> str:
+    return str(number_).translate(SUPERSCRIPTS)
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+@dataclass
+class MatrixCell:
+    verdict: str | None       # better / worse / indistinguishable (row against column)
+    p_improvement: float | None
+    difference: float | None
+    interval: str | None
+
+
+def pairwise_matrix(inputs: ReportInputs, key: str) -> tuple[list[str], list[list[MatrixCell]]]:
+    """Row variant against column variant on ``key``: verdict, P(row better), difference."""
+    comparison = inputs.comparisons.get("metrics", {}).get(key)
+    names = list((comparison or {}).get("ranks", {}))
+    cells = {}
+    for pair in (comparison or {}).get("pairs", []):
+        a, b = pair["a"], pair["b"]
+        text = (f"[{fmt(pair['ci_low'], key)}, {fmt(pair['ci_high'], key)}]"
+                if pair["ci_low"] is not None else None)
+        cells[a, b] = MatrixCell(pair["verdict"], pair["p_improvement"], pair["difference"],
+                                 text)
+        flipped = {stats.BETTER: stats.WORSE, stats.WORSE: stats.BETTER}.get(pair["verdict"],
+                                                                             pair["verdict"])
+        back = (f"[{fmt(-pair['ci_high'], key)}, {fmt(-pair['ci_low'], key)}]"
+                if pair["ci_low"] is not None else None)
+        cells[b, a] = MatrixCell(flipped, 1.0 - pair["p_improvement"], -pair["difference"],
+                                 back)
+    grid = [[cells.get((a, b), MatrixCell(None, None, None, None)) for b in names]
+            for a in names]
+    return names, grid
+
+
+def sentences(inputs: ReportInputs) -> list[str]:
+    """The ranking on the primary metric in words (summary.md and the page)."""
+    comparison = inputs.comparisons.get("metrics", {}).get(inputs.primary_metric)
+    return ranking_sentences(comparison, inputs.primary_metric, inputs.seed_counts)
 
 
 # --------------------------------------------------------------------------- settings
@@ -235,17 +263,29 @@ def _same(values: list[Any]) -> Any:
 
 
 def _per_variant(inputs: ReportInputs, get) -> str:
-    values = [get(v.metrics) for v in inputs.variants]
+    values = [get(v) for v in inputs.variants]
     common = _same(values)
     if common is not None:
         return show_value(common)
     return ", ".join(f"{v.name} {show_value(x)}" for v, x in zip(inputs.variants, values))
 
 
+def interval_method_text(inputs: ReportInputs) -> str:
+    methods = {v.aggregate.interval.get("method") for v in inputs.variants}
+    names = {stats.T_METHOD: "Student t interval of the mean",
+             stats.BCA_METHOD: "BCa bootstrap interval of the mean (scipy, 9,999 resamples)",
+             stats.NO_INTERVAL: "no interval (a single seed)"}
+    level = f"{stats.LEVEL:.0%}"
+    return (f"{level} " + "; ".join(names.get(m, str(m)) for m in sorted(map(str, methods)))
+            + " over training seeds; pairwise: Welch t interval of the difference of means and"
+            " the probability of improvement over seed pairs (Agarwal et al. 2021), not "
+            "corrected for multiple comparisons")
+
+
 def provenance(inputs: ReportInputs) -> list[tuple[str, str]]:
-    """(label, text) facts: dataset, sample counts, backbones with versions, seeds, commit."""
+    """(label, text) facts: dataset, seeds, intervals, checkpoints, samples, backbones, commit."""
     data, judge = inputs.data, inputs.judge or {}
-    first = inputs.variants[0].metrics if inputs.variants else {}
+    first = inputs.variants[0].aggregate.provenance if inputs.variants else {}
     ref = first.get("reference") or {}
     dataset = data.get("source") or (inputs.reference or {}).get("source") or "unknown dataset"
     shape = ""
@@ -256,23 +296,36 @@ def provenance(inputs: ReportInputs) -> list[tuple[str, str]]:
         parts.append(f"judge trained on {judge['n_train']} real train images")
     parts.append(f"reference: {ref.get('n', '?')} held-out {ref.get('split', 'test')} images")
     facts = [("dataset", ", ".join(parts))]
-    samples = _per_variant(inputs, lambda m: (m.get("samples") or {}).get("n"))
-    sample_seed = _per_variant(inputs, lambda m: (m.get("samples") or {}).get("seed"))
-    facts.append(("samples", f"{samples} generated per variant (latent seed {sample_seed})"))
+    seeds = _per_variant(inputs, lambda v: v.aggregate.seeds)
+    facts.append(("training seeds", f"{seeds} (n = "
+                  f"{_per_variant(inputs, lambda v: len(v.aggregate.seeds))} per variant)"))
+    facts.append(("intervals", interval_method_text(inputs)))
+    facts.append(("checkpoint", CHECKPOINT_RULE))
+    samples = _per_variant(inputs, lambda v: (v.aggregate.provenance.get("samples") or {})
+                           .get("n"))
+    latent = _per_variant(inputs, lambda v: (v.aggregate.provenance.get("samples") or {})
+                          .get("seed"))
+    noise = _per_variant(inputs, lambda v: (v.aggregate.provenance.get("eval_noise") or {})
+                         .get("draws"))
+    facts.append(("samples", f"{samples} generated per chain (latent seed {latent}); "
+                  f"evaluation noise from {noise} latent draws per chain"))
+    facts.append(("grids", f"the representative seed of each variant: {REPRESENTATIVE_RULE}"))
     backbones = []
     for b in inputs.backbones:
-        versions = {((v.metrics.get("backbones") or {}).get(b) or {}).get("version")
-                    for v in inputs.variants} - {None}
+        versions = {((v.aggregate.provenance.get("backbones") or {}).get(b) or {})
+                    .get("version") for v in inputs.variants} - {None}
         backbones.append(f"{b} [{'; '.join(sorted(map(str, versions))) or 'version unknown'}]")
     facts.append(("backbones", ", ".join(backbones) or "none"))
-    train_seed = _per_variant(inputs, lambda m: (m.get("train") or {}).get("seed"))
-    eval_seed = _per_variant(inputs, lambda m: _same(
-        [(b or {}).get("seed") for b in (m.get("backbones") or {}).values()]))
-    seeds = f"train {train_seed}, samples {sample_seed}, metrics {eval_seed}"
-    if judge.get("seed") is not None:
-        seeds += f", judge {judge['seed']}"
-    facts.append(("seeds", seeds))
     commit = str(inputs.git.get("git_commit") or "unknown")
     dirty = " (with uncommitted changes)" if inputs.git.get("git_dirty") == "true" else ""
     facts.append(("commit", f"{commit[:12]}{dirty}, ganbench {__version__}"))
     return facts
+
+
+def metric_names() -> dict[str, str]:
+    """Label -> what it is, for the page's legend."""
+    return {m.label: m.doc for m in METRICS.values()}
+
+
+__all__ = ["Column", "Cell", "Row", "Table", "build_table", "pairwise_matrix", "sentences",
+           "settings_matrix", "provenance", "show_value", "superscript", "direction"]
