@@ -32,4 +32,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage("aggregate", main, tracking=False)
+    run_stage("aggregate", main, tracking=False)  # reads and writes JSON only

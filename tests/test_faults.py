@@ -73,12 +73,18 @@ def checkpoint_folder(repo: Path, variant: str) -> Path:
     return repo / ".ganbench-cache" / "checkpoints" / f"{variant}-seed0"
 
 
+def default_sigint() -> None:
+    """A test runner started in the background (`make test &`, nohup, some CI shells) inherits an
+    ignored SIGINT, and Python then leaves Ctrl-C ignored too; restore the terminal default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_after_first_checkpoint(repo: Path, sig: int) -> subprocess.CompletedProcess:
     """`dvc repro --force --single-item train@slow-0`; once the first checkpoint is on disk, send ``sig`` to
     the training process (its pid is the checkpoint's owner.pid). Returns dvc's result."""
     proc = subprocess.Popen([DVC, "repro", "--force", "--single-item", "train@slow-0"], cwd=repo,
                             env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=default_sigint)
     deadline = time.monotonic() + 120
     owner = None
     while time.monotonic() < deadline and proc.poll() is None:

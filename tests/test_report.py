@@ -19,6 +19,7 @@ import report_fixtures as rf
 
 from ganbench import paths
 from ganbench.aggregate import aggregate_variant, compare
+from ganbench.markdown import md_escape
 from ganbench.errors import InputError
 from ganbench.report import build_report, load_inputs
 from ganbench.report import figures
@@ -119,7 +120,7 @@ def test_summary_mean_and_interval_ranks_floor_failures_provenance(built):
                  "4000 generated per chain", "evaluation noise from 2 latent draws",
                  "the representative seed of each variant",
                  "judge [judge-cnn sha256:1a2b3c4d]", "commit: 0123456789ab"):
-        assert fact in prov, fact
+        assert md_escape(fact) in prov, fact  # facts are escaped as Markdown text
 
 
 def test_summary_says_the_ranking_in_words_and_shows_the_matrix(built):
@@ -175,7 +176,7 @@ def test_summary_with_two_backbones_prefixes_the_columns(tmp_path):
     root = rf.write_project(tmp_path, inception=True)
     text = render_summary(inputs_for(root))
     assert "judge FID ↓" in text and "inception FID ↓" in text
-    assert "inception [pt_inception-2015-12-05" in text
+    assert r"inception \[pt_inception-2015-12-05" in text
     assert "the offline TorchScript has pool3 features only, no logits" in text  # IS reason
 
 

@@ -59,3 +59,14 @@ def test_aggregate_round_trips_and_refuses_non_numbers():
     with pytest.raises(InputError, match="keyed by variant"):
         parse_aggregate([], "m.json")
     assert isinstance(agg, VariantAggregate)
+
+
+@pytest.mark.parametrize("document", [
+    [], {"metrics": []}, {"metrics": {"judge.fid": {"ranks": {"a": "1"}, "beats": {}, "pairs": []}}},
+    {"metrics": {"judge.fid": {"ranks": {"a": 1}, "beats": {"a": "b"}, "pairs": []}}},
+    {"metrics": {"judge.fid": {"ranks": {"a": 1}, "beats": {}}}},
+])
+def test_malformed_comparisons_are_an_input_error_naming_the_file(document):
+    from ganbench.results import parse_comparisons
+    with pytest.raises(InputError, match="comparisons.json"):
+        parse_comparisons(document, "reports/comparisons.json")

@@ -106,3 +106,19 @@ def test_ranks_share_places_when_no_comparison_tells_them_apart():
     assert ranks == {"a": 1, "b": 1, "c": 3, "d": 1}
     # non-transitive: a beats c only
     assert stats.ranks({"a": {"c"}, "b": set(), "c": set()}) == {"a": 1, "b": 1, "c": 2}
+
+
+def test_ranking_words_never_call_a_pair_with_a_win_indistinguishable():
+    """Significance is not transitive, so two variants can share a rank while one beats the
+    other; the sentence must then say "share rank", not "indistinguishable"."""
+    from ganbench.aggregate import ranking_sentences
+    from ganbench.stats import ranks
+    beats = {"c": {"a"}, "d": {"a", "b"}, "a": {"b"}, "b": set()}
+    comparison = {"ranks": ranks(beats), "beats": {v: sorted(b) for v, b in beats.items()}}
+    assert comparison["ranks"] == {"c": 1, "d": 1, "a": 3, "b": 3}
+    words = " ".join(ranking_sentences(comparison, "judge.fid", {v: 3 for v in "abcd"}))
+    assert "a and b share rank 3 on judge FID" in words
+    assert "a and b are indistinguishable" not in words
+    assert "a beats b on judge FID." in words
+    assert "c and d are indistinguishable on judge FID at 3 seeds." in words
+    assert "d beats a and b on judge FID." in words

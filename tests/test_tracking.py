@@ -66,8 +66,8 @@ def test_variant_run_is_created_reopened_and_tagged(store, monkeypatch):
         buffer.flush()
     side = read_json(tracking.runs_file("dcgan", 2))
     assert side["fingerprint"] == stamp and side["run_id"] == log.run_id
-    with tracking.resume_variant_run("dcgan", 2, stamp, stage="evaluate@dcgan-2"):
-        mlflow.log_metric("judge.fid", 12.5)
+    assert tracking.find_variant_run("dcgan", 2, stamp) == log.run_id
+    tracking.group_variant_runs("dcgan", {}, {2: (stamp, {"judge.fid": 12.5}, {})}, {})
     run = mlflow.get_run(log.run_id)
     data = run.data
     assert run.info.status == "FINISHED"
@@ -82,19 +82,16 @@ def test_variant_run_is_created_reopened_and_tagged(store, monkeypatch):
     assert "loss_g" not in data.metrics  # non-finite values are not logged
 
 
-def test_later_stage_finds_the_run_by_tags_or_starts_a_restored_one(store):
+def test_a_run_is_found_by_its_tags_without_the_side_file(store):
     """Weights restored from DVC's run cache have no side file of this workspace: the run is
-    found by its fingerprint tag; with no such run, a new one is tagged `restored`."""
+    found by its fingerprint and seed tags (a run tagged `restored` is made otherwise, see
+    the grouping test)."""
     with tracking.start_variant_run("v", 0, "train@v-0", "a" * 16, {}) as log:
         pass
     tracking.runs_file("v", 0).unlink()
     assert tracking.find_variant_run("v", 0, "a" * 16) == log.run_id
     assert tracking.find_variant_run("v", 0, "b" * 16) is None
     assert tracking.find_variant_run("v", 1, "a" * 16) is None  # another seed's run
-    with tracking.resume_variant_run("v", 0, "b" * 16, "evaluate@v-0") as other:
-        mlflow.log_metric("judge.fid", 1.0)
-    assert other.run_id != log.run_id
-    assert mlflow.get_run(other.run_id).data.tags["restored"] == "true"
 
 
 def test_fingerprint_is_stable_and_sensitive():
@@ -175,7 +172,7 @@ def test_a_store_that_fails_mid_run_loses_nothing_and_fails_the_run(store):
         db.mkdir()
         buffer.add({"loss_d": 1.0, "loss_g": 2.0}, 2)
         buffer.add({"loss_d": 1.0, "loss_g": 2.0}, 3)  # skipped, counted
-        assert log.failed and buffer.unlogged >= 2
+        assert log.failed and "2 per-step training values" in log.skipped
         db.rmdir()
         (store / "moved.db").rename(db)
     assert mlflow.get_run(log.run_id).info.status in ("FAILED", "RUNNING")

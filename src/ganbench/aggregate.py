@@ -39,6 +39,7 @@ def aggregate_variant(variant: str, seeds: list[int],
             interval = stats.mean_interval(present)
             summary.mean, summary.std = interval.estimate, stats.std(present)
             summary.ci_low, summary.ci_high = interval.low, interval.high
+            summary.method = interval.method
         noise = [r.eval_noise.std[name] for r in ordered
                  if r.eval_noise and name in r.eval_noise.std]
         if noise:
@@ -140,8 +141,10 @@ def ranking_sentences(comparison: dict | None, name: str, seeds: dict[str, int])
     for rank, members in groups.items():
         beaten = [sorted(beats[v]) for v in members]
         if len(members) > 1:
-            text = f"{_and(members)} are indistinguishable on {label} at {at}"
-            if all(b == beaten[0] for b in beaten) and beaten[0]:
+            within = any(set(b) & set(members) for b in beaten)
+            text = (f"{_and(members)} share rank {rank} on {label} at {at}" if within else
+                    f"{_and(members)} are indistinguishable on {label} at {at}")
+            if not within and all(b == beaten[0] for b in beaten) and beaten[0]:
                 both = "both" if len(members) == 2 else "all"
                 text += f"; {both} beat {_and(beaten[0])}"
                 out.append(text + ".")

@@ -1,6 +1,6 @@
-"""Resumable training checkpoints, one per variant and training fingerprint.
+"""Resumable training checkpoints, one per training chain (variant and seed) and fingerprint.
 
-A checkpoint lives at ``<cache_dir>/<variant>/<fingerprint>/checkpoint.pt``. The fingerprint
+A checkpoint lives at ``<cache_dir>/<variant>-seed<seed>/<fingerprint>/checkpoint.pt``. The fingerprint
 hashes the variant's params and the data (``ganbench.tracking.fingerprint``), so a changed
 param or changed data looks up a different folder and never resumes a stale run. Files are
 written atomically (temp file + rename): an interruption while saving leaves the previous
@@ -9,8 +9,8 @@ checkpoint. While a process trains, ``owner.pid`` in the folder holds its pid.
 The state holds only tensors and primitive containers (dict, list, tuple, str, int, float,
 bool, None), so it loads with ``torch.load(..., weights_only=True)``: no pickled code runs.
 
-Pruning (``prune_checkpoints``, when a variant starts training): the other fingerprints of
-the same variant are removed (the variant's params or data changed, so they could resume
+Pruning (``prune_checkpoints``, when a chain starts training): the other fingerprints of
+the same chain are removed (the variant's params or data changed, so they could resume
 only if the change were undone), and so is any checkpoint not written for
 ``STALE_DAYS`` days; a folder whose ``owner.pid`` is a live process is always kept (a
 parallel ``dvc exp run --queue`` job may be training it).

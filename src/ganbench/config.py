@@ -378,8 +378,8 @@ class EvalParams:
     tstr: bool = param(True, "Train on synthetic, test on real, for conditional variants.",
                        "bool")
     noise_draws: int = param(2, "Latent draws per (variant, seed) that measure the evaluation "
-                             "noise: the backbone metrics of draw 1 (`samples/`, seed "
-                             "`sample.seed`) are reported, and their std over draws `sample.seed`"
+                             "noise: the backbone metrics of the first draw (`samples/`, "
+                             "seed `sample.seed`) are reported, and their std over draws `sample.seed`"
                              ", `+1`, ... is the evaluation noise; 1 turns it off.", "int",
                              lo=1, hi=20)
     device: str = param("auto", "Where features are computed: auto, cpu, cuda or mps.", "str",
@@ -483,8 +483,13 @@ def check_variant_name(name: Any) -> str:
     return name
 
 
+MAX_SEED = 2**31 - 1
+
+
 def validate_seeds(raw: Any) -> list[int]:
-    """``seeds``: the training seeds, a non-empty list of distinct integers >= 0."""
+    """``seeds``: the training seeds, a non-empty list of distinct integers in
+    [0, MAX_SEED] (a seed is used as ``torch.manual_seed(seed)`` and offset per stream, so it
+    must stay far from 2**63)."""
     if raw is None:
         raise ParamsError("seeds is missing: list the training seeds, e.g. seeds: [0, 1, 2] "
                           "(every variant trains once per seed)")
@@ -492,8 +497,9 @@ def validate_seeds(raw: Any) -> list[int]:
         raise ParamsError(f"seeds = {raw!r}: must be a non-empty list of integers >= 0, e.g. "
                           "[0, 1, 2]")
     for value in raw:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ParamsError(f"seeds contains {value!r}: each seed must be an integer >= 0")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+            raise ParamsError(f"seeds contains {value!r}: each seed must be an integer from 0 "
+                              f"to {MAX_SEED}")
     if len(set(raw)) != len(raw):
         raise ParamsError(f"seeds = {raw!r}: lists a seed twice")
     if len(raw) > MAX_SEEDS:

@@ -38,10 +38,12 @@ from typing import Mapping
 from ganbench import stats
 from ganbench.config import PARAMS_FILE, GateParams, ParamsError, load_section
 from ganbench.errors import InputError
-from ganbench.results import (BACKBONE_METRICS, VARIANT_METRICS, VariantAggregate, direction,
-                              parse_aggregate, read_json_strict)
+from ganbench.markdown import md_escape
+from ganbench.paths import AGGREGATE_FILE
+from ganbench.results import (METRICS, VariantAggregate, direction, metric, parse_aggregate,
+                              parse_json_strict, read_json_strict)
 
-DEFAULT_METRICS = "reports/metrics.json"
+DEFAULT_METRICS = str(AGGREGATE_FILE)
 PASS, BETTER, NEW, NA = "ok", "better", "new", "n/a"
 INCONCLUSIVE = "inconclusive"
 REGRESSION, MISSING, DIVERGED = "regression", "missing", "diverged"
@@ -77,11 +79,6 @@ class Check:
 # --------------------------------------------------------------------------- inputs
 
 
-def base_metric(metric: str) -> str:
-    """``judge.fid`` -> ``fid``; ``tstr_accuracy`` stays."""
-    return metric if metric in VARIANT_METRICS else metric.rsplit(".", 1)[-1]
-
-
 def parse_metrics(data, source: str) -> dict[str, VariantAggregate]:
     """Check a ``reports/metrics.json`` document (``ganbench.results.parse_aggregate``):
     every variant must hold at least one number, so a gate that compares nothing cannot pass."""
@@ -103,8 +100,9 @@ def read_metrics_file(path: str | Path, what: str) -> dict[str, VariantAggregate
 def read_metrics_at_rev(rev: str, path: str = DEFAULT_METRICS,
                         repo: str | Path | None = None) -> dict[str, VariantAggregate]:
     """``path`` as of git revision ``rev``: ``dvc.api.read`` first, then ``git show``."""
-    import json
-
+    if not rev or rev.startswith("-"):
+        raise InputError(f"--rev {rev!r}: a git revision (a branch, tag or commit), not an "
+                         "option")
     errors = []
     text = None
     try:
@@ -114,22 +112,15 @@ def read_metrics_at_rev(rev: str, path: str = DEFAULT_METRICS,
     except Exception as exc:  # noqa: BLE001 - any DVC failure falls back to git
         errors.append(f"dvc: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
     if text is None:
-        result = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=repo,
+        result = subprocess.run(["git", "show", "--end-of-options", f"{rev}:{path}"], cwd=repo,
                                 capture_output=True, text=True)
         if result.returncode != 0:
             errors.append("git: " + (result.stderr.strip().splitlines() or ["failed"])[0])
             raise InputError(f"{path} at revision {rev!r}: cannot read it "
                              f"({'; '.join(errors)})")
         text = result.stdout
-    try:
-        data = json.loads(text, parse_constant=_refuse_constant)
-    except ValueError as exc:
-        raise InputError(f"{path}@{rev}: not valid JSON ({exc})") from None
-    return parse_metrics(data, f"{path}@{rev}")
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON (metrics are finite numbers or null)")
+    where = f"{path}@{rev}"
+    return parse_metrics(parse_json_strict(text, where), where)
 
 
 def load_gate_params(path: str | None) -> GateParams:
@@ -144,9 +135,13 @@ def load_gate_params(path: str | None) -> GateParams:
 
 def parse_tolerance(text: str) -> tuple[str, Tolerance]:
     """``fid=0.25,1.0`` / ``judge.fid=0.25`` / ``fid=rel:0.25,abs:1`` -> (metric, Tolerance)."""
-    metric, sep, rest = text.partition("=")
-    known = list(BACKBONE_METRICS) + list(VARIANT_METRICS)
-    if not sep or base_metric(metric.strip()) not in known:
+    name, sep, rest = text.partition("=")
+    known = list(METRICS)
+    try:
+        metric(name.strip())
+    except KeyError:
+        sep = ""
+    if not sep:
         raise ValueError(f"--tolerance {text!r}: expected METRIC=REL[,ABS] with METRIC one of "
                          f"{', '.join(known)} (optionally <backbone>.<metric>)")
     values = {"rel": 0.0, "abs": 0.0}
@@ -161,7 +156,7 @@ def parse_tolerance(text: str) -> tuple[str, Tolerance]:
         if key not in values or i > 1 or not math.isfinite(value) or value < 0:
             raise ValueError(f"--tolerance {text!r}: expected METRIC=REL[,ABS] with numbers >= 0")
         values[key] = value
-    return metric.strip(), Tolerance(values["rel"], values["abs"])
+    return name.strip(), Tolerance(values["rel"], values["abs"])
 
 
 class Tolerances:
@@ -171,9 +166,9 @@ class Tolerances:
         self.params = params
         self.overrides = dict(overrides or {})
 
-    def __call__(self, metric: str) -> Tolerance:
-        base = base_metric(metric)
-        for key in (metric, base):
+    def __call__(self, flat_name: str) -> Tolerance:
+        base = metric(flat_name).name
+        for key in (flat_name, base):
             if key in self.overrides:
                 return self.overrides[key]
         if base in self.params.tolerances:
@@ -239,19 +234,19 @@ def compare(baseline: Mapping[str, VariantAggregate], current: Mapping[str, Vari
         elif old_entry.failures != new_entry.failures:
             checks.append(Check(variant, "status", f"{old_entry.failures} diverged",
                                 f"{new_entry.failures} diverged", PASS, "failures changed"))
-        for metric, summary in old_entry.metrics.items():
-            if not direction(metric):
+        for name in old_entry.metrics:
+            if not direction(name):
                 continue
-            old = old_entry.values(metric)
-            if metric not in new_entry.metrics:
+            old = old_entry.values(name)
+            if name not in new_entry.metrics:
                 if not old:
-                    checks.append(Check(variant, metric, old, None, NA, "not in either"))
+                    checks.append(Check(variant, name, old, None, NA, "not in either"))
                 else:
-                    checks.append(Check(variant, metric, old, None, MISSING,
+                    checks.append(Check(variant, name, old, None, MISSING,
                                         "metric missing from the current metrics"))
                 continue
-            checks.append(compare_metric(variant, metric, old, new_entry.values(metric),
-                                         tolerances(metric)))
+            checks.append(compare_metric(variant, name, old, new_entry.values(name),
+                                         tolerances(name)))
     for variant in current:
         if variant not in baseline:
             checks.append(Check(variant, "(variant)", None, "present", NEW,
@@ -307,13 +302,6 @@ def _change(check: Check) -> str:
     return text
 
 
-def _cell(text: str) -> str:
-    for old, new in (("\\", "\\\\"), ("|", "\\|"), ("<", "&lt;"), (">", "&gt;"),
-                     ("\n", " "), ("*", "\\*"), ("`", "\\`")):
-        text = text.replace(old, new)
-    return text
-
-
 def render_markdown(checks: list[Check], *, baseline: str, current: str,
                     only_failures: bool = False, strict: bool = False) -> str:
     failed = [c for c in checks if c.failed(strict)]
@@ -323,7 +311,7 @@ def render_markdown(checks: list[Check], *, baseline: str, current: str,
     lines = [f"### ganbench gate: {verdict}", "",
              f"{len(failed)} of {len(gated)} checks failed"
              + (f", {len(doubtful)} inconclusive" if doubtful else "")
-             + f"; current `{_cell(current)}` against baseline `{_cell(baseline)}`. Values are "
+             + f"; current `{md_escape(current)}` against baseline `{md_escape(baseline)}`. Values are "
              "means over training seeds. A metric fails when it is worse than the baseline by "
              "more than abs + rel × |baseline| (params `gate`) and the change is significant "
              "at 95% (Welch interval over seeds); worse beyond the tolerance but within seed "
@@ -334,12 +322,12 @@ def render_markdown(checks: list[Check], *, baseline: str, current: str,
     shown = [c for c in checks if c.failed(strict) or c.verdict == INCONCLUSIVE] \
         if only_failures else checks
     for c in shown:
-        verdict_text = _cell(f"{ICONS[c.verdict]} {c.verdict}" +
+        verdict_text = md_escape(f"{ICONS[c.verdict]} {c.verdict}" +
                              (f": {c.detail}" if c.detail else ""))
         if c.failed(strict) or c.verdict == INCONCLUSIVE:
             verdict_text = f"**{verdict_text}**"
-        lines.append("| " + " | ".join([_cell(c.variant), _cell(c.metric), _cell(_shown(c.old)),
-                                         _cell(_shown(c.new)), _cell(_change(c)),
+        lines.append("| " + " | ".join([md_escape(c.variant), md_escape(c.metric), md_escape(_shown(c.old)),
+                                         md_escape(_shown(c.new)), md_escape(_change(c)),
                                          verdict_text]) + " |")
     return "\n".join(lines) + "\n"
 

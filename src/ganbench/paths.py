@@ -23,7 +23,6 @@ JUDGE_REPORT = Path("reports/judge.json")
 METRICS_DIR = Path("reports/metrics")
 AGGREGATE_FILE = Path("reports/metrics.json")
 COMPARISONS_FILE = Path("reports/comparisons.json")
-REPORTS_DIR = Path("reports")
 
 
 def seed_dir(seed: int) -> str:

@@ -170,7 +170,8 @@ class TstrResult:
 @dataclass
 class EvalNoise:
     """The evaluation noise of one chain: the std of each backbone metric over ``draws``
-    independent latent draws (seeds ``latent_seeds``); the reported values are draw 0's."""
+    independent latent draws (seeds ``latent_seeds``); the reported values are the first
+    draw's (``samples/``, seed ``sample.seed``)."""
 
     draws: int
     latent_seeds: list[int]
@@ -260,7 +261,9 @@ class SeedResult:
 @dataclass
 class MetricSummary:
     """One metric of one variant over its seeds (``values`` in seeds order, None where the
-    metric does not apply); ``eval_std``: the evaluation noise, pooled over seeds."""
+    metric does not apply); ``method``: how ``ci_low``/``ci_high`` were computed from the
+    ``n`` present values (``ganbench.stats``); ``eval_std``: the evaluation noise, pooled over
+    seeds."""
 
     values: list[float | None]
     n: int
@@ -268,6 +271,7 @@ class MetricSummary:
     std: float | None
     ci_low: float | None
     ci_high: float | None
+    method: str | None = None
     eval_std: float | None = None
 
 
@@ -317,15 +321,25 @@ def _strict_constant(name: str):
     raise ValueError(f"{name} is not valid JSON (metrics are finite numbers or null)")
 
 
+def parse_json_strict(text: str, where: str, hint: str = "") -> Any:
+    """JSON without NaN/Infinity; malformed text is an InputError naming ``where``."""
+    try:
+        return json.loads(text, parse_constant=_strict_constant)
+    except ValueError as exc:
+        raise InputError(f"{where}: not valid JSON ({exc})" + (f"; {hint}" if hint else "")) \
+            from None
+
+
 def read_json_strict(path: str | Path, hint: str) -> Any:
-    """JSON without NaN/Infinity; a missing or malformed file is an InputError with ``hint``."""
+    """``parse_json_strict`` of a file; a missing or unreadable file is an InputError."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: missing; {hint}")
     try:
-        return json.loads(path.read_text(), parse_constant=_strict_constant)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc}); {hint}") from None
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read it ({exc}); {hint}") from None
+    return parse_json_strict(text, str(path), hint)
 
 
 def read_seed_result(path: str | Path, hint: str) -> SeedResult:
@@ -339,6 +353,26 @@ def parse_aggregate(data: Any, where: str) -> dict[str, VariantAggregate]:
                          " written by the aggregate stage)")
     return {name: VariantAggregate.from_json(entry, f"{where}: variant {name!r}")
             for name, entry in data.items()}
+
+
+def parse_comparisons(data: Any, where: str) -> dict:
+    """``reports/comparisons.json`` (written by ``ganbench.aggregate.compare``), checked for
+    the shape the report reads: per metric the ranks, who beats whom and the pairs."""
+    hint = "rerun `dvc repro aggregate` (it writes this file)"
+    if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
+        raise InputError(f"{where}: must be an object with a 'metrics' object; {hint}")
+    for name, entry in data["metrics"].items():
+        ok = (isinstance(entry, dict) and isinstance(entry.get("ranks"), dict)
+              and isinstance(entry.get("beats"), dict) and isinstance(entry.get("pairs"), list)
+              and all(isinstance(r, int) and not isinstance(r, bool) and r >= 1
+                      for r in entry["ranks"].values())
+              and all(isinstance(b, list) and all(isinstance(v, str) for v in b)
+                      for b in entry["beats"].values()))
+        if not ok:
+            raise InputError(f"{where}: metrics.{name} must hold 'ranks' (variant -> rank >= 1),"
+                             f" 'beats' (variant -> list of variants) and 'pairs' (a list); "
+                             f"{hint}")
+    return data
 
 
 def aggregate_document(aggregates: dict[str, VariantAggregate]) -> dict:

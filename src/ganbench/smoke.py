@@ -31,7 +31,7 @@ from ganbench.errors import InputError
 SMOKE_FILE = "smoke.yaml"
 EVERY_VARIANT = "every_variant"
 ONLY_VARIANTS = "only_variants"
-REPORT_FILES = ("metrics.json", "summary.md", "index.html", "judge.json", "figures")
+REPORT_FILES = ("metrics.json", "comparisons.json", "summary.md", "index.html", "judge.json", "figures")
 
 
 def project_files(root: Path) -> list[str]:

@@ -16,15 +16,16 @@ Failure behaviour (README, "Failure behaviour"):
 - MLflow's own HTTP retries (255 s by default) are cut to the same budget unless the user set
   ``MLFLOW_HTTP_REQUEST_TIMEOUT`` / ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` themselves.
 - Once a run has started, tracking errors never cost the stage its outputs: ``RunLog``
-  catches them, stops calling a store that failed, retries once at the end, and says what was
-  not logged; the run is then ended FAILED (when the store answers), never FINISHED.
+  catches them, stops calling a store that failed, and says what was not logged; the run is
+  then ended FAILED (when the store answers), never FINISHED.
 - Interrupted runs end KILLED; a run left RUNNING by a killed process (``kill -9``) on this
   host is marked KILLED when its variant trains again.
 
 The run id is not part of any DVC output (it changes on every run): it lives in a side file
 of the workspace, ``.ganbench-cache/runs/<variant>-seed<s>.json``, together with the
-fingerprint of what trained; a later stage whose weights have another fingerprint (restored
-from DVC's run cache) finds the run by its tags instead, or starts one.
+fingerprint of what trained; the report stage, which logs every chain's metrics, finds a run
+whose side file is elsewhere (weights restored from DVC's run cache) by its tags instead, or
+starts one tagged ``restored``.
 
 Grouping: the report stage gives each variant a parent run (tag ``kind = variant``, found
 again by the variant and the fingerprint of its settings and data) holding the aggregate
@@ -339,8 +340,8 @@ def _flatten(params: dict, prefix: str = "") -> dict[str, Any]:
 
 class RunLog:
     """Logging into one started run that never raises: the first error marks the store down,
-    later calls are skipped (and counted) until ``retry``; ``failed`` says whether anything
-    was lost. Work that only tracking needs is not worth losing the stage's outputs for."""
+    later calls are skipped and listed; ``failed`` says whether anything was lost. Work that
+    only tracking needs is not worth losing the stage's outputs for."""
 
     def __init__(self, run_id: str, uri: str):
         self.run_id, self.uri = run_id, uri
@@ -407,8 +408,7 @@ def _end_status(exc: BaseException | None, log: RunLog) -> str:
 
 
 @contextlib.contextmanager
-def _active_run(run_id: str | None, *, create: dict | None = None,
-                keep_failed: bool = False) -> Iterator[RunLog]:
+def _active_run(run_id: str | None, *, create: dict | None = None) -> Iterator[RunLog]:
     """Open (``run_id``) or create (``create`` = start_run kwargs) a run; yield its RunLog;
     end it with the status the stage earned. Errors before the run exists are TrackingErrors."""
     import mlflow
@@ -421,7 +421,6 @@ def _active_run(run_id: str | None, *, create: dict | None = None,
         raise TrackingError(f"MLflow tracking store {uri}: {describe(exc, with_type=True)}; "
                             f"{_what_to_do(uri)}") from None
     log = RunLog(run.info.run_id, uri)
-    previous = run.info.status
     error: BaseException | None = None
     try:
         yield log
@@ -430,8 +429,6 @@ def _active_run(run_id: str | None, *, create: dict | None = None,
         raise
     finally:
         status = _end_status(error, log)
-        if keep_failed and previous in ("FAILED", "KILLED") and status == "FINISHED":
-            status = previous  # a later stage does not turn a failed run into a success
         if status != "FINISHED":
             log.call("the run's end tag", lambda: mlflow.set_tag(
                 "ganbench.end", "interrupted" if status == "KILLED" else
@@ -487,32 +484,6 @@ def find_variant_run(variant: str, seed: int, fingerprint_value: str) -> str | N
         f"tags.fingerprint = '{fingerprint_value}' and tags.seed = '{seed}'",
         order_by=["attributes.start_time DESC"], max_results=1)
     return runs[0].info.run_id if runs else None
-
-
-@contextlib.contextmanager
-def resume_variant_run(variant: str, seed: int, fingerprint_value: str,
-                       stage: str) -> Iterator[RunLog]:
-    """Reopen the run that trained these weights (``find_variant_run``), or, when there is
-    none (weights restored from DVC's run cache), start one tagged ``restored``."""
-    import mlflow
-
-    try:
-        run_id = find_variant_run(variant, seed, fingerprint_value)
-    except TrackingError:
-        raise
-    except Exception as exc:  # noqa: BLE001
-        uri = tracking_uri()
-        raise TrackingError(f"MLflow tracking store {uri}: {describe(exc, with_type=True)}; "
-                            f"{_what_to_do(uri)}") from None
-    create = None
-    if run_id is None:
-        tags = {**_tags(variant, seed, stage, fingerprint_value), "restored": "true"}
-        create = {"run_name": f"{variant} seed {seed}", "tags": tags}
-    with _active_run(run_id, create=create, keep_failed=True) as log:
-        # MLflow tag keys may not contain "@": "evaluate@cgan" -> "dvc_stage.evaluate"
-        log.call("the stage tag", lambda: mlflow.set_tag(f"dvc_stage.{stage.split('@')[0]}",
-                                                         stage))
-        yield log
 
 
 def group_variant_runs(variant: str, settings: dict, children: dict[int, tuple[str, dict, dict]],

@@ -11,8 +11,8 @@ from ganbench.tracking import RunLog
 class MetricBuffer:
     """Collects ``(metrics, step)`` calls and logs them with ``log_batch`` every ``size`` values.
 
-    Logging goes through the run's ``RunLog``: when the store fails, the values stay here,
-    are counted as not logged, and training goes on.
+    Logging goes through the run's ``RunLog``: when the store fails, what was not logged is
+    listed there (with its count), and training goes on.
     """
 
     def __init__(self, log: RunLog, size: int = 500):
@@ -22,7 +22,6 @@ class MetricBuffer:
         self.log = log
         self.size = size
         self.pending: list = []
-        self.unlogged = 0
 
     def add(self, metrics: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric
@@ -42,5 +41,4 @@ class MetricBuffer:
             for start in range(0, len(batch), 1000):  # MLflow's batch limit
                 self.client.log_batch(self.log.run_id, metrics=batch[start:start + 1000])
 
-        if not self.log.call("per-step training metrics", send):
-            self.unlogged += len(batch)
+        self.log.call(f"{len(batch)} per-step training values", send)

@@ -405,7 +405,7 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
     numbers, empty cells left out), or with ``on_log_points`` for about that many rows
     evenly spread (every k-th row and the last: a tracker needs no 2,000 points for a curve,
     and MLflow's SQLite store takes about 0.3 s per 1,000 values). Resumes from
-    ``cache_dir/<variant>/<fingerprint>/checkpoint.pt`` when one exists (a checkpoint that
+    ``cache_dir/<variant>-seed<seed>/<fingerprint>/checkpoint.pt`` when one exists (a checkpoint that
     cannot be used is named on stderr, with the reason) and deletes it after the run;
     checkpoints that can no longer resume are pruned first (``checkpoint.prune_checkpoints``).
     """

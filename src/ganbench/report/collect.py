@@ -20,11 +20,12 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 from ganbench import paths
 from ganbench.errors import InputError
 from ganbench.results import (SeedResult, VariantAggregate, number, parse_aggregate,
+                              parse_comparisons,
                               read_json_strict, read_seed_result)
 
 log = logging.getLogger(__name__)
@@ -87,16 +88,11 @@ class ReportInputs:
         return {v.name: len(v.aggregate.seeds) for v in self.variants}
 
 
-def read_json_file(path: Path, hint: str) -> Any:
-    """Read a JSON input; a missing or malformed file is an InputError naming it."""
-    return read_json_strict(path, hint)
-
-
 def _optional_json(path: Path) -> dict | None:
     if not path.is_file():
         log.warning("%s: missing; the report leaves it out", path)
         return None
-    data = read_json_file(path, "rerun the stage that writes it")
+    data = read_json_strict(path, "rerun the stage that writes it")
     return data if isinstance(data, dict) else None
 
 
@@ -139,12 +135,12 @@ def load_variant(root: Path, name: str, settings: Mapping, aggregate: VariantAgg
         if not path.is_file():
             item.missing.append(str(path.relative_to(root)))
     if model.is_file():
-        item.model = read_json_file(model, f"rerun dvc repro "
+        item.model = read_json_strict(model, f"rerun dvc repro "
                                            f"train@{paths.chain_name(name, seed)}")
     for other in aggregate.seeds:  # every seed's training fingerprint and metrics (MLflow)
         path = root / paths.weights_dir(name, other) / "model.json"
         if path.is_file():
-            stamp = read_json_file(path, "rerun its train stage").get("fingerprint")
+            stamp = read_json_strict(path, "rerun its train stage").get("fingerprint")
             if stamp:
                 item.fingerprints[other] = str(stamp)
         metrics = root / paths.seed_metrics(name, other)
@@ -166,11 +162,13 @@ def load_inputs(root: str | Path, report, variants: Mapping[str, Mapping],
     root = Path(root)
     hint = "run `dvc repro aggregate` (it writes this file)"
     aggregate_path = root / paths.AGGREGATE_FILE
-    aggregates = parse_aggregate(read_json_file(aggregate_path, hint), str(aggregate_path))
+    aggregates = parse_aggregate(read_json_strict(aggregate_path, hint), str(aggregate_path))
     missing = [name for name in variants if name not in aggregates]
     if missing:
         raise InputError(f"{aggregate_path}: has no entry for {', '.join(missing)}; {hint}")
-    comparisons = read_json_file(root / paths.COMPARISONS_FILE, hint)
+    comparisons_path = root / paths.COMPARISONS_FILE
+    comparisons = parse_comparisons(read_json_strict(comparisons_path, hint),
+                                    str(comparisons_path))
     items = [load_variant(root, name, settings, aggregates[name], report.primary_metric)
              for name, settings in variants.items()]
     floor = _optional_json(root / FLOOR_FILE)

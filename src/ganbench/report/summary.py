@@ -4,19 +4,12 @@ and the pairwise matrix of the primary metric, small enough for a PR comment."""
 from __future__ import annotations
 
 from ganbench import stats
+from ganbench.markdown import md_escape
 from ganbench.report.collect import ReportInputs
 from ganbench.report.table import (Row, Table, build_table, pairwise_matrix, provenance,
                                    sentences, superscript)
 
 VERDICT_MARKS = {stats.BETTER: "▲", stats.WORSE: "▼", stats.SAME: "≈"}
-
-
-def md_escape(text: str) -> str:
-    """Make a user string inert in a Markdown table cell (no HTML, no cell breaks, no emphasis)."""
-    for old, new in (("\\", "\\\\"), ("|", "\\|"), ("*", "\\*"), ("`", "\\`"),
-                     ("<", "&lt;"), (">", "&gt;"), ("\n", " ")):
-        text = text.replace(old, new)
-    return text
 
 
 def _name(row: Row) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 from ganbench import __version__, stats
 from ganbench.aggregate import ranking_sentences
 from ganbench.report.collect import REPRESENTATIVE_RULE, ReportInputs
-from ganbench.results import BACKBONE_METRICS, METRICS, direction, fmt, metric, number
+from ganbench.results import BACKBONE_METRICS, direction, fmt, metric, number
 
 SUMMARY_METRICS = ("fid", "kid_mean", "is_mean", "precision", "recall")
 ARROWS = {-1: "↓", 1: "↑", 0: ""}
@@ -144,7 +144,8 @@ def build_table(inputs: ReportInputs) -> Table:
                 cell.note = note(_reason(inputs, variant, col.key))
             comparison = compared.get(col.key)
             if comparison and any(comparison["beats"].values()):
-                cell.best = comparison["ranks"].get(variant.name) == 1
+                cell.best = (comparison["ranks"].get(variant.name) == 1
+                             and bool(comparison["beats"].get(variant.name)))
             out.append(cell)
         return out
 
@@ -320,11 +321,6 @@ def provenance(inputs: ReportInputs) -> list[tuple[str, str]]:
     dirty = " (with uncommitted changes)" if inputs.git.get("git_dirty") == "true" else ""
     facts.append(("commit", f"{commit[:12]}{dirty}, ganbench {__version__}"))
     return facts
-
-
-def metric_names() -> dict[str, str]:
-    """Label -> what it is, for the page's legend."""
-    return {m.label: m.doc for m in METRICS.values()}
 
 
 __all__ = ["Column", "Cell", "Row", "Table", "build_table", "pairwise_matrix", "sentences",
