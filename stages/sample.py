@@ -1,5 +1,6 @@
 """DVC stage ``sample@<variant>-<seed>``: fixed-seed samples of one chain's generator, a sample
-grid and an interpolation strip."""
+grid, an interpolation strip and, for a conditional variant, a class sweep (fixed z, every
+class)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,17 @@ from ganbench.io import atomic_dir, write_json, write_npz
 from ganbench.stage import run_stage, stage_target
 
 
+SWEEP_ROWS = 6  # fixed codes of the class sweep
+
+
 def main() -> None:
     variant, seed = stage_target("sample")
     params = load_section("sample")
     cfg = load_section(f"variants.{variant}")
 
     from ganbench.device import pick_device
-    from ganbench.sampling import generate, interpolation, load_generator, save_grid
+    from ganbench.sampling import (class_sweep, generate, interpolation, load_generator,
+                                   save_grid)
 
     device = pick_device(cfg.device)
     generator, info = load_generator(paths.weights_dir(variant, seed), device)
@@ -29,6 +34,9 @@ def main() -> None:
         save_grid(images, out / "grid.png", columns=params.grid_columns, labels=labels)
         interpolation(generator, info, params.interpolation_steps, params.seed, device,
                       path=out / "interpolation.png")
+        if info["conditional"]:
+            class_sweep(generator, info, SWEEP_ROWS, params.seed, device,
+                        path=out / "class_sweep.png")
         write_json(out / "samples.json", {
             "variant": variant, "train_seed": seed, "n": int(len(images)), "seed": params.seed,
             "class_balanced": labels is not None, "conditional": bool(info["conditional"]),

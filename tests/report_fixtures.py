@@ -50,7 +50,8 @@ def backbone_entry(name: str, fid: float, *, kid=0.01, kid_std=0.001, is_mean=8.
 def seed_entry(name: str, seed: int | None = 0, *, fid: float = 12.3,
                conditional: bool = False, status: str = "ok", diverged_step: int | None = None,
                tstr: float | None = 0.912, arch: str = "dcgan", loss: str = "nonsaturating",
-               inception: bool = False, noise: float | None = 0.1, **metric) -> dict:
+               inception: bool = False, noise: float | None = 0.1, modes: int | None = 10,
+               mode_kl: float = 0.02, **metric) -> dict:
     """One chain's ``reports/metrics/<v>/seed<s>.json``; ``metric`` overrides judge values."""
     backbones = {"judge": backbone_entry("judge", fid, **metric)}
     if inception:
@@ -65,7 +66,12 @@ def seed_entry(name: str, seed: int | None = 0, *, fid: float = 12.3,
         "backbones": backbones,
         "tstr": None, "tstr_reason": UNCONDITIONAL,
         "eval_noise": None,
+        "modes": None,
     }
+    if modes is not None:  # `modes` classes of 10 hold the samples, equally
+        entry["modes"] = {"modes_covered": modes, "mode_kl": mode_kl, "num_classes": 10,
+                          "min_share": 0.25, "histogram": [1 / modes] * modes + [0.0] * (10 - modes),
+                          "reference": [0.1] * 10, "classifier": "judge-cnn sha256:1a2b3c4d"}
     if noise is not None:
         entry["eval_noise"] = {"draws": 2, "latent_seeds": [1234, 1235],
                                "std": {f"{b}.fid": noise * fid for b in backbones}}
@@ -91,7 +97,8 @@ def seeded_entries(name: str, seeds=SEEDS, rel: float = 0.05, **kwargs) -> dict[
     for i, seed in enumerate(seeds):
         offset = i - (len(seeds) - 1) / 2  # the middle seed holds the value itself
         values = {k: spread(v, offset, rel) if k in ("fid", "kid", "is_mean", "precision",
-                                                   "recall", "density", "coverage", "tstr")
+                                                   "recall", "density", "coverage", "tstr",
+                                                   "mode_kl")
                   else v for k, v in kwargs.items()}
         if kwargs.get("status") == "diverged" and seed != seeds[-1]:
             values["status"], values["diverged_step"] = "ok", None

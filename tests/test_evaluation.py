@@ -182,6 +182,22 @@ def test_evaluate_stage_end_to_end(project):
     assert tracked["judge.fid"] == entry["fid"] and tracked["judge.kid_std"] == entry["kid_std"]
     assert tracked["tstr_accuracy"] == tstr["accuracy"]
     assert tracked["trtr_accuracy"] == judge["trtr_accuracy"]
+    # real train images: every class of the test split, with a class histogram close to it
+    modes = metrics["modes"]
+    assert modes["modes_covered"] == 10 and modes["mode_kl"] < 0.05
+    assert modes["classifier"] == judge["version"] and len(modes["histogram"]) == 10
+    assert tracked["modes_covered"] == 10 and tracked["mode_kl"] == modes["mode_kl"]
+
+
+def test_a_collapsed_generator_covers_one_mode(project):
+    """Only the images of one class: the judge finds one mode, and the KL is near log 10."""
+    images, labels = real_samples(project, 600)
+    keep = labels == 3
+    write_variant(project, "plain", images[keep], np.full(keep.sum(), -1), conditional=False)
+    stage(project, "evaluate", "plain", "0")
+    modes = json.loads((project / paths.seed_metrics("plain", 0)).read_text())["modes"]
+    assert modes["modes_covered"] == 1
+    assert 1.8 < modes["mode_kl"] < 2.31  # log 10 = 2.303 for a pure class
 
 
 def test_evaluation_noise_is_the_spread_over_latent_draws(project):

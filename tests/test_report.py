@@ -67,7 +67,7 @@ def test_files_exist(built):
         assert (reports / name).is_file(), name
     pngs = sorted(p.name for p in (reports / "figures").glob("*.png"))
     assert pngs == ["curves_cgan.png", "curves_dcgan.png", "curves_gan.png", "curves_wgan.png",
-                    "metrics_judge.png", "tstr.png"]
+                    "metrics_judge.png", "modes.png", "tstr.png"]
     assert not list(reports.glob(".*")), "no temp files left behind"
 
 
@@ -96,6 +96,7 @@ def test_summary_mean_and_interval_ranks_floor_failures_provenance(built):
     heads = [c.strip() for c in header.strip("|").split("|")]
     assert heads[:5] == ["#", "variant", "FID ↓", "KID ↓", "IS ↑"]
     assert heads[heads.index("TSTR ↑") + 1] == "TRTR"          # TSTR beside TRTR
+    assert heads[-2:] == ["modes ↑", "mode KL ↓"]               # mode collapse, every variant
     rows = table_rows(text)
     names = [r[1] for r in rows]
     # cgan (11.5) and dcgan (12.3) are within their seed noise (5%): they share rank 1
@@ -220,7 +221,7 @@ def test_html_is_self_contained_and_complete(built):
     assert "@import" not in page and "@font-face" not in page
     assert "@media print" in page
     images = re.findall(r"<img [^>]*>", page)
-    assert len(images) == 2 * 4 + 2 + 4       # grid + strip per variant, 2 charts, 4 curves
+    assert len(images) == 2 * 4 + 3 + 4       # grid + strip per variant, 3 charts, 4 curves
     for name in ORDER:
         assert f'alt="sample grid of {name}"' in page
         assert f'alt="latent interpolation of {name}"' in page

@@ -64,7 +64,7 @@ def test_page_loads_offline_with_all_images_and_no_errors(page_path, tmp_path):
             assert page.title() == "Browser <check> & co"   # escaped in the source, shown as is
             images = page.eval_on_selector_all(
                 "img", "els => els.map(e => [e.alt, e.complete, e.naturalWidth, e.naturalHeight])")
-            assert len(images) == 2 * 3 + 2, images   # grid, strip, curves per variant; 2 charts
+            assert len(images) == 2 * 3 + 3, images   # grid, strip, curves per variant; 3 charts
             for alt, complete, width, height in images:
                 assert complete and width > 0 and height > 0, alt
             # the table fits a laptop screen: no horizontal scroll of the page itself

@@ -15,8 +15,8 @@ from PIL import Image
 
 from ganbench import paths
 from ganbench.config import VariantParams, validate_section
-from ganbench.sampling import (GRID_PADDING, balanced_labels, generate, grid_image,
-                               interpolation, load_generator, save_grid)
+from ganbench.sampling import (GRID_PADDING, balanced_labels, class_sweep, generate,
+                               grid_image, interpolation, load_generator, save_grid)
 from ganbench.training import train_variant
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,6 +107,23 @@ def test_interpolation_strip(trained, tmp_path):
     assert not np.array_equal(images[:5], images[5:10])
 
 
+def test_class_sweep_holds_z_per_row_and_walks_every_class(trained, tmp_path):
+    g, info = load_generator(trained["cond"])
+    images, labels = class_sweep(g, info, 3, seed=4, path=tmp_path / "s.png")
+    assert images.shape == (12, 3, 16, 16) and labels.tolist() == [0, 1, 2, 3] * 3
+    again, _ = class_sweep(g, info, 3, seed=4)
+    np.testing.assert_array_equal(images, again)
+    # row r is z_r with classes 0..3: the same as generating z_r with each label
+    z = torch.randn(3, int(info["z_dim"]), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        row0 = g(z[:1].repeat(4, 1), torch.arange(4))
+    from ganbench.images import signed_to_uint8
+    np.testing.assert_array_equal(images[:4], signed_to_uint8(row0).numpy())
+    assert Image.open(tmp_path / "s.png").size[0] == GRID_PADDING + 4 * (16 + GRID_PADDING)
+    with pytest.raises(ValueError, match="conditional"):
+        class_sweep(*load_generator(trained["uncond"]), 2, seed=0)
+
+
 def run_sample_stage(variant, monkeypatch, capsys, seed: int = 0):
     """``python stages/sample.py <variant> <seed>`` in the current folder (in-process: no
     torch import per call). Returns (exit code, stderr)."""
@@ -146,8 +163,9 @@ def test_sample_stage(trained, tmp_path, monkeypatch, capsys):
                     "diverged_step": None}
     with np.load(tmp_path / paths.samples_dir("cond", 0) / "samples.npz") as npz:
         assert np.bincount(npz["labels"]).tolist() == [8, 8, 7, 7]
-    for name in ("grid.png", "interpolation.png"):
+    for name in ("grid.png", "interpolation.png", "class_sweep.png"):
         assert (tmp_path / paths.samples_dir("cond", 0) / name).is_file()
+    assert not (tmp_path / paths.samples_dir("plain", 0) / "class_sweep.png").exists()
     # an unknown variant is one clear line, exit 2
     code, err = run_sample_stage("nope", monkeypatch, capsys)
     assert code == 2 and "no variant 'nope'" in err

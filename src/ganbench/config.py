@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from ganbench.results import BACKBONE_METRICS, VARIANT_METRICS
+from ganbench.results import BACKBONE_METRICS, TSTR_METRICS, VARIANT_METRICS
 from ganbench.yaml12 import load_yaml
 
 PARAMS_FILE = "params.yaml"
@@ -377,6 +377,10 @@ class EvalParams:
                         lo=1)
     tstr: bool = param(True, "Train on synthetic, test on real, for conditional variants.",
                        "bool")
+    mode_min_share: float = param(0.25, "A class counts towards `modes_covered` when the "
+                                  "judge assigns it at least this share of a balanced share "
+                                  "(`mode_min_share / K` of the samples, K classes).", "float",
+                                  lo=0, hi=1, lo_open=True)
     noise_draws: int = param(2, "Latent draws per (variant, seed) that measure the evaluation "
                              "noise: the backbone metrics of the first draw (`samples/`, "
                              "seed `sample.seed`) are reported, and their std over draws `sample.seed`"
@@ -390,8 +394,8 @@ class EvalParams:
 class ReportParams:
     """``report``: the comparison report."""
 
-    primary_metric: str = param("judge.fid", "Ranking metric, `<backbone>.<metric>` or "
-                                "`tstr_accuracy`.", "str")
+    primary_metric: str = param("judge.fid", "Ranking metric, `<backbone>.<metric>`, "
+                                "`tstr_accuracy`, `modes_covered` or `mode_kl`.", "str")
     title: str = param("ganbench comparison", "Title of summary.md and index.html.", "str")
 
     def check(self, where):
@@ -422,7 +426,9 @@ class GateParams:
                               "density": {"rel": 0.1, "abs": 0.05},
                               "coverage": {"rel": 0.0, "abs": 0.05},
                               "tstr_accuracy": {"rel": 0.0, "abs": 0.03},
-                              "tstr_ratio": {"rel": 0.0, "abs": 0.03}},
+                              "tstr_ratio": {"rel": 0.0, "abs": 0.03},
+                              "modes_covered": {"rel": 0.0, "abs": 1.0},
+                              "mode_kl": {"rel": 0.25, "abs": 0.02}},
                              "Per-metric {rel, abs}; a value may be worse than the baseline by "
                              "abs + rel*|baseline| before the gate fails.", "tolerances")
 
@@ -518,14 +524,14 @@ def check_consistency(params: dict) -> None:
     """Checks across sections: what one section asks of another must be there."""
     report, evaluation, sample = params["report"], params["eval"], params["sample"]
     metric = report.primary_metric
-    if metric in VARIANT_METRICS:
+    if metric in TSTR_METRICS:
         if not evaluation.tstr:
             raise ParamsError(f"report.primary_metric = {metric!r} ranks by TSTR, but eval.tstr "
                               "is false: set eval.tstr: true or rank by a backbone metric")
         if not any(v.conditional for v in params["variants"].values()):
             raise ParamsError(f"report.primary_metric = {metric!r} ranks by TSTR, which only "
                               "conditional variants have, and no variant sets conditional: true")
-    else:
+    elif metric not in VARIANT_METRICS:
         backbone = metric.partition(".")[0]
         if backbone not in evaluation.backbones:
             options = [f"{b}.{k}" for b in evaluation.backbones for k in BACKBONE_METRICS]

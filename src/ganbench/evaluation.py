@@ -12,7 +12,9 @@ Evaluation (``evaluate@<variant>-<seed>`` stage): the chain's samples
 (``samples/<v>/seed<s>/samples.npz``) go through the same backbones, and each backbone gets
 FID (Heusel et al. 2017), KID (Bińkowski et al. 2018), IS (Salimans et al. 2016) when it has
 logits, and precision/recall/density/coverage (Kynkäänniemi et al. 2019; Naeem et al. 2020)
-against the reference; conditional variants also get TSTR (Esteban et al. 2017). The
+against the reference; conditional variants also get TSTR (Esteban et al. 2017), and every
+sample set gets the mode-collapse diagnostics of ``ganbench.metrics.modes`` from the judge's
+class predictions (whatever ``eval.backbones`` holds: classes are the judge's). The
 evaluation noise is measured apart from the training noise: the backbone metrics of
 ``eval.noise_draws`` independent latent draws give a std per metric (``EvalNoise``); the
 values reported are those of the first draw, the samples of the sample stage. The output is
@@ -36,9 +38,10 @@ from ganbench.errors import InputError
 from ganbench.io import atomic_dir, read_json, write_json, write_npz
 from ganbench.metrics import (fid_features_to_statistics, frechet_distance,
                               inception_score_from_logits, kid, prdc, tstr)
+from ganbench.metrics.modes import class_histogram, mode_kl, modes_covered
 from ganbench.paths import JUDGE_DIR, REFERENCE_DIR
-from ganbench.results import (BACKBONE_METRICS, BackboneResult, EvalNoise, SeedResult,
-                              TstrResult)
+from ganbench.results import (BACKBONE_METRICS, BackboneResult, EvalNoise, ModesResult,
+                              SeedResult, TstrResult)
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +138,10 @@ def build_reference(eval_params: EvalParams, sample_params: SampleParams, prepar
     backbones = build_backbones(eval_params, judge_dir, device)
     rows = pick_real_rows(len(prepared.train_labels), sample_params.n_samples, eval_params.seed)
     real_images = prepared.train_images[rows]
-    refs, scores = {}, {}
+    refs, scores, outputs = {}, {}, {}
     for name, backbone in backbones.items():
         refs[name] = make_reference(backbone, prepared.test_images, eval_params.batch_size)
-        generated = extract(backbone, real_images, eval_params.batch_size)
+        generated = outputs[name] = extract(backbone, real_images, eval_params.batch_size)
         scores[name] = score_backbone(backbone, generated, refs[name], eval_params)
         log.info("reference %s: %d test images; real floor fid %.4g", name, refs[name].n,
                  scores[name].fid)
@@ -149,7 +152,9 @@ def build_reference(eval_params: EvalParams, sample_params: SampleParams, prepar
         samples={"n": int(len(rows)), "seed": eval_params.seed, "class_balanced": False,
                  "ema": False, "split": "train"},
         reference={"split": REFERENCE_SPLIT, "n": int(len(prepared.test_labels))},
-        backbones=scores, tstr=None, tstr_reason=REAL_TSTR_REASON)
+        backbones=scores, tstr=None, tstr_reason=REAL_TSTR_REASON,
+        modes=mode_diagnostics(real_images, prepared, eval_params, judge_dir, device,
+                               backbones.get("judge"), outputs.get("judge")))
     info = {"split": REFERENCE_SPLIT, "n": int(len(prepared.test_labels)),
             "source": meta.get("source"), "backbones": list(backbones),
             "versions": {name: b.version for name, b in backbones.items()},
@@ -220,6 +225,32 @@ def score_backbone(backbone: Backbone, generated: BackboneOutput, ref: Reference
         is_splits=eval_params.is_splits, is_reason=is_reason,
         **{key: _finite(value, where, key) for key, value in quality.items()},
         prdc_k=eval_params.prdc_k)
+
+
+def mode_diagnostics(images: np.ndarray, prepared, eval_params: EvalParams,
+                     judge_dir: str | Path, device: torch.device,
+                     judge: Backbone | None = None,
+                     judge_output: BackboneOutput | None = None) -> ModesResult:
+    """``modes_covered`` and ``mode_kl`` of uint8 ``images``: the judge's arg-max classes
+    against the labels of the real test split. ``judge``/``judge_output``: the judge backbone
+    and its output on these images when ``eval.backbones`` already computed them."""
+    if judge is None or judge_output is None:
+        judge = get_backbone("judge", judge_dir=Path(judge_dir), eval_params=eval_params,
+                             device=device)
+        judge_output = extract(judge, images, eval_params.batch_size)
+    classes = int(prepared.num_classes)
+    if judge_output.logits.shape[1] != classes:
+        raise InputError(f"the judge has {judge_output.logits.shape[1]} classes and the "
+                         f"prepared data {classes}; rerun `dvc repro judge`")
+    predicted = judge_output.logits.argmax(axis=1)
+    histogram = class_histogram(predicted, classes)
+    reference = class_histogram(np.asarray(prepared.test_labels), classes)
+    return ModesResult(
+        modes_covered=modes_covered(histogram, eval_params.mode_min_share),
+        mode_kl=_finite(mode_kl(histogram, reference), "mode diagnostics", "mode_kl"),
+        num_classes=classes, min_share=eval_params.mode_min_share,
+        histogram=[round(float(h), 6) for h in histogram],
+        reference=[round(float(r), 6) for r in reference], classifier=judge.version)
 
 
 def _finite(value: float, where: str, name: str) -> float:
@@ -314,11 +345,15 @@ def evaluate_variant(variant: str, eval_params: EvalParams, judge_params: JudgeP
                          f"rerun its sample stage")
     backbones = build_backbones(eval_params, judge_dir, device)
     refs = {name: load_reference(reference_dir / f"{name}.npz") for name in backbones}
-    scores = {}
+    scores, outputs = {}, {}
     for name, backbone in backbones.items():
-        generated = extract(backbone, inputs.images, eval_params.batch_size)
+        generated = outputs[name] = extract(backbone, inputs.images, eval_params.batch_size)
         scores[name] = score_backbone(backbone, generated, refs[name], eval_params)
         log.info("%s %s: fid %.4g", variant, name, scores[name].fid)
+    modes = mode_diagnostics(inputs.images, prepared, eval_params, judge_dir, device,
+                             backbones.get("judge"), outputs.get("judge"))
+    log.info("%s modes: %d of %d classes, KL %.4f", variant, modes.modes_covered,
+             modes.num_classes, modes.mode_kl)
     noise = None
     if noise_draws:
         noise = evaluation_noise(backbones, refs, scores, noise_draws, eval_params,
@@ -352,7 +387,8 @@ def evaluate_variant(variant: str, eval_params: EvalParams, judge_params: JudgeP
                  "class_balanced": samples.get("class_balanced"),
                  "ema": samples.get("ema", model.get("ema"))},
         reference={"split": ref_info.get("split", REFERENCE_SPLIT), "n": ref_info.get("n")},
-        backbones=scores, tstr=result_tstr, tstr_reason=reason, eval_noise=noise)
+        backbones=scores, tstr=result_tstr, tstr_reason=reason, eval_noise=noise,
+        modes=modes)
 
 
 def evaluation_noise(backbones: dict[str, Backbone], refs: dict[str, Reference],

@@ -57,9 +57,17 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("tstr_accuracy", +1, "TSTR", per_backbone=False,
            doc="train on synthetic, test on real (Esteban et al. 2017)"),
     Metric("tstr_ratio", +1, "TSTR/TRTR", per_backbone=False, doc="TSTR / TRTR"),
+    Metric("modes_covered", +1, "modes", "{:.1f}", per_backbone=False,
+           doc="classes the judge finds in at least a quarter of a balanced share of the "
+               "samples (Srivastava et al. 2017)"),
+    Metric("mode_kl", -1, "mode KL", "{:.3f}", per_backbone=False,
+           doc="KL of the samples' judge class histogram from the real test split's "
+               "(Srivastava et al. 2017)"),
 )}
 BACKBONE_METRICS = tuple(m for m in METRICS if METRICS[m].per_backbone)
 VARIANT_METRICS = tuple(m for m in METRICS if not METRICS[m].per_backbone)
+TSTR_METRICS = ("tstr_accuracy", "tstr_ratio")
+MODE_METRICS = ("modes_covered", "mode_kl")
 
 
 def metric(flat_name: str) -> Metric:
@@ -168,6 +176,21 @@ class TstrResult:
 
 
 @dataclass
+class ModesResult:
+    """Mode-collapse diagnostics of one sample set (``ganbench.metrics.modes``): the judge's
+    arg-max class shares of the samples (``histogram``) against the real test split's label
+    shares (``reference``)."""
+
+    modes_covered: int
+    mode_kl: float
+    num_classes: int
+    min_share: float
+    histogram: list[float]
+    reference: list[float]
+    classifier: str
+
+
+@dataclass
 class EvalNoise:
     """The evaluation noise of one chain: the std of each backbone metric over ``draws``
     independent latent draws (seeds ``latent_seeds``); the reported values are the first
@@ -197,16 +220,20 @@ class SeedResult:
     tstr: TstrResult | None
     tstr_reason: str | None
     eval_noise: EvalNoise | None = None
+    modes: ModesResult | None = None
 
     def flat(self) -> dict[str, float | None]:
         """``{"judge.fid": 12.3, ..., "tstr_accuracy": 0.91}`` for every metric that applies:
-        each backbone's metrics, and TSTR (None when it does not apply)."""
+        each backbone's metrics, TSTR and the mode diagnostics (None when they do not
+        apply)."""
         out: dict[str, float | None] = {}
         for name, scores in self.backbones.items():
             for key in BACKBONE_METRICS:
                 out[f"{name}.{key}"] = number(getattr(scores, key))
         out["tstr_accuracy"] = self.tstr.accuracy if self.tstr else None
         out["tstr_ratio"] = self.tstr.ratio if self.tstr else None
+        out["modes_covered"] = self.modes.modes_covered if self.modes else None
+        out["mode_kl"] = self.modes.mode_kl if self.modes else None
         return out
 
     def spreads(self) -> dict[str, float | None]:
@@ -233,6 +260,8 @@ class SeedResult:
             tags[f"{name}.version"] = entry.version
             tags[f"{name}.n"] = f"{entry.n_generated} generated vs {entry.n_real} real"
             tags[f"{name}.seed"] = str(entry.seed)
+        if self.modes:
+            tags["modes.min_share"] = str(self.modes.min_share)
         if self.tstr:
             tags["tstr.classifier"] = self.tstr.classifier
         elif self.tstr_reason:
@@ -252,6 +281,8 @@ class SeedResult:
             result.tstr = _build(TstrResult, result.tstr, f"{where}: tstr")
         if result.eval_noise is not None:
             result.eval_noise = _build(EvalNoise, result.eval_noise, f"{where}: eval_noise")
+        if result.modes is not None:
+            result.modes = _build(ModesResult, result.modes, f"{where}: modes")
         return result
 
 

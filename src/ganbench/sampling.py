@@ -135,6 +135,25 @@ def interpolation(generator: nn.Module, info: dict, steps: int, seed: int,
     return images, labels
 
 
+def class_sweep(generator: nn.Module, info: dict, rows: int, seed: int,
+                device: torch.device | str = "cpu",
+                path: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A conditional generator's class sweep: ``rows`` fixed codes (seeded), each decoded
+    with every class 0..K-1 in turn, so a row shows one z across all classes (what the label
+    controls, and whether any class has collapsed). Returns ``(images (rows*K, C, H, W),
+    labels)``; with ``path``, saves a PNG with one column per class."""
+    if not info["conditional"]:
+        raise ValueError("a class sweep needs a conditional generator")
+    k = int(info["num_classes"])
+    rng = torch.Generator().manual_seed(int(seed))
+    z = torch.randn(rows, int(info["z_dim"]), generator=rng).repeat_interleave(k, dim=0)
+    labels = np.tile(np.arange(k, dtype=np.int64), rows)
+    images = _decode(generator, z, labels, device, 500)
+    if path is not None:
+        save_grid(images, path, columns=k)
+    return images, labels
+
+
 def grid_image(images: np.ndarray, columns: int = 10, labels: np.ndarray | None = None,
                max_rows: int | None = None) -> np.ndarray:
     """Tile uint8 N x C x H x W images into one H' x W' (x 3) uint8 array.

@@ -50,6 +50,7 @@ class VariantInputs:
     train_log: dict[str, list[float]] | None = None  # column -> values (nan where empty)
     grid_png: bytes | None = None
     interpolation_png: bytes | None = None
+    class_sweep_png: bytes | None = None   # conditional variants: fixed z, every class
     missing: list[str] = field(default_factory=list)  # optional files that were not there
 
     @property
@@ -149,6 +150,10 @@ def load_variant(root: Path, name: str, settings: Mapping, aggregate: VariantAgg
                 metrics, f"rerun dvc repro evaluate@{paths.chain_name(name, other)}")
     item.grid_png = grid.read_bytes() if grid.is_file() else None
     item.interpolation_png = strip.read_bytes() if strip.is_file() else None
+    sweep = samples / "class_sweep.png"
+    if aggregate.conditional and not sweep.is_file():
+        item.missing.append(str(sweep.relative_to(root)))
+    item.class_sweep_png = sweep.read_bytes() if sweep.is_file() else None
     item.train_log = read_train_log(train_log) if train_log.is_file() else None
     return item
 

@@ -135,6 +135,42 @@ def tstr_strip(inputs: ReportInputs) -> Figure:
     return fig
 
 
+def class_histograms(inputs: ReportInputs) -> Figure | None:
+    """Per variant, the judge's class shares of its samples (bar: mean over seeds, dots:
+    each seed) against the real test split's (black steps), titled with its mode metrics."""
+    panels = []
+    for v in inputs.variants:
+        modes = [r.modes for r in v.results.values() if r.modes is not None]
+        if modes:
+            panels.append((v, modes))
+    if not panels:
+        return None
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    fig = Figure(figsize=(3.3 * cols, 2.3 * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, (v, modes) in zip(axes, panels):
+        shares = np.array([m.histogram for m in modes], dtype=float)
+        k = shares.shape[1]
+        x = np.arange(k)
+        ax.bar(x, shares.mean(axis=0), color=colour(0), alpha=0.55, width=0.8)
+        for row in shares:
+            ax.plot(x, row, "o", markersize=2.5, color=colour(0))
+        ax.step(np.arange(k + 1) - 0.5, np.append(modes[0].reference, modes[0].reference[-1]),
+                where="post", color="#111", linewidth=1.0)
+        covered = np.mean([m.modes_covered for m in modes])
+        kl = np.mean([m.mode_kl for m in modes])
+        ax.axhline(modes[0].min_share / k, color="#c00", linestyle=":", linewidth=0.9)
+        ax.set_title(f"{_plain(v.name)}: {covered:.1f}/{k} modes, KL {kl:.3f}", fontsize=9)
+        ax.set_xticks(x)
+        ax.set_ylim(0, max(0.3, float(shares.max()) * 1.1))
+    for ax in axes[len(panels):]:
+        ax.set_axis_off()
+    fig.suptitle("Judge class shares of the samples (bars: mean over seeds, dots: seeds), "
+                 "real test split (black), coverage threshold (red)", fontsize=9)
+    return fig
+
+
 def _smooth(values: np.ndarray) -> np.ndarray | None:
     finite = np.isfinite(values)
     if finite.sum() < 60:
@@ -194,6 +230,10 @@ def render_figures(inputs: ReportInputs) -> Figures:
         overview = [_save(metric_strips(inputs, b), f"metrics_{safe_stem(b)}",
                           f"Metrics on the {b} backbone, every seed") for b in inputs.backbones]
         overview.append(_save(tstr_strip(inputs), "tstr", "TSTR against TRTR, every seed"))
+        histograms = class_histograms(inputs)
+        if histograms is not None:
+            overview.append(_save(histograms, "modes", "Class histograms of the samples "
+                                  "(mode collapse), every seed"))
         used, curves = {r.stem for r in overview}, {}
         for variant in inputs.variants:
             fig = training_curves(variant)

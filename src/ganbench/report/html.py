@@ -164,12 +164,12 @@ small grayscale digits.{floor}</p>"""
 
 def key_values(row: Row, table: Table, v: VariantInputs) -> str:
     """The variant's numbers: mean and interval over seeds, and the evaluation noise."""
-    multi = len({c.group for c in table.columns if c.group != "TSTR"}) > 1
+    multi = len({c.group for c in table.columns if c.is_backbone}) > 1
     chips = []
     for col, cell in zip(table.columns, row.cells):
         if cell.value is None or col.key == "trtr_accuracy":
             continue
-        label = (f"{col.group} " if multi and col.group != "TSTR" else "") + col.header
+        label = (f"{col.group} " if multi and col.is_backbone else "") + col.header
         interval = f" {e(cell.interval)}" if cell.interval else ""
         summary = v.aggregate.metrics.get(col.key)
         noise = (f"<small>evaluation noise ± {e(fmt(summary.eval_std, col.key))}</small>"
@@ -197,6 +197,9 @@ def variant_card(v: VariantInputs, row: Row, table: Table, anchor: str, figures:
                  f"of {e(table.primary.key)}), latent seed {e(latent)}", "grid")
     strip = image(v.interpolation_png, f"latent interpolation of {v.name}",
                   "Latent interpolation between two fixed codes", "strip")
+    sweep = (image(v.class_sweep_png, f"class sweep of {v.name}",
+                   "Class sweep: each row one fixed code, each column one class", "strip")
+             if v.class_sweep_png else "")
     curves = figures.curves.get(v.name)
     curves_html = figure(curves, f"Training curves of seed {e(v.seed)} against the step "
                          "(faint: raw, solid: moving average)", "curves") if curves else ""
@@ -206,7 +209,7 @@ def variant_card(v: VariantInputs, row: Row, table: Table, anchor: str, figures:
     return (f'<article class="card" id="{anchor}"><h3><span class="rank">{rank_text}</span> '
             f"{e(v.name)} {status_badge(row.failures)}</h3>"
             f'<p class="meta">{meta}</p><div class="media">{grid}<div>'
-            f"{key_values(row, table, v)}{strip}</div></div>{curves_html}{missing}</article>")
+            f"{key_values(row, table, v)}{strip}{sweep}</div></div>{curves_html}{missing}</article>")
 
 
 def settings_table(inputs: ReportInputs) -> str:

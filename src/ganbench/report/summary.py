@@ -32,8 +32,8 @@ def _line(row: Row) -> str:
 
 
 def render_table(table: Table) -> list[str]:
-    multi = len({c.group for c in table.columns if c.group != "TSTR"}) > 1
-    heads = [(f"{c.group} " if multi and c.group != "TSTR" else "") + c.header
+    multi = len({c.group for c in table.columns if c.is_backbone}) > 1
+    heads = [(f"{c.group} " if multi and c.is_backbone else "") + c.header
              for c in table.columns]
     lines = ["| # | variant | " + " | ".join(heads) + " |",
              "| ---: | --- | " + " | ".join("---:" for _ in heads) + " |"]
@@ -60,7 +60,7 @@ def render_matrix(inputs: ReportInputs, key: str) -> list[str]:
 def render_summary(inputs: ReportInputs, table: Table | None = None) -> str:
     table = table or build_table(inputs)
     primary = table.primary
-    backbones = ", ".join(dict.fromkeys(c.group for c in table.columns if c.group != "TSTR"))
+    backbones = ", ".join(dict.fromkeys(c.group for c in table.columns if c.is_backbone))
     counts = sorted(set(inputs.seed_counts.values()))
     seeds = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
     lines = [f"## {md_escape(inputs.title)}", "",

@@ -13,7 +13,8 @@ from typing import Any
 from ganbench import __version__, stats
 from ganbench.aggregate import ranking_sentences
 from ganbench.report.collect import REPRESENTATIVE_RULE, ReportInputs
-from ganbench.results import BACKBONE_METRICS, direction, fmt, metric, number
+from ganbench.results import (BACKBONE_METRICS, MODE_METRICS, VARIANT_METRICS, direction,
+                              fmt, metric, number)
 
 SUMMARY_METRICS = ("fid", "kid_mean", "is_mean", "precision", "recall")
 ARROWS = {-1: "↓", 1: "↑", 0: ""}
@@ -31,7 +32,11 @@ BOLD_NOTE = ("bold: the top-ranked variants of a column, where they beat at leas
 @dataclass(frozen=True)
 class Column:
     key: str            # flat metric name: "judge.fid", "tstr_accuracy", or "trtr_accuracy"
-    group: str          # backbone name, or "TSTR"
+    group: str          # backbone name, or one of VARIANT_GROUPS
+
+    @property
+    def is_backbone(self) -> bool:
+        return self.group not in VARIANT_GROUPS
     label: str
     direction: int      # +1 higher is better, -1 lower is better, 0 not compared
 
@@ -70,23 +75,29 @@ class Table:
     legend: list[str] = field(default_factory=list)   # unnumbered
 
 
+VARIANT_GROUPS = ("TSTR", "modes")
+
+
 def _column(key: str) -> Column:
     if key == "trtr_accuracy":
         return Column(key, "TSTR", "TRTR", 0)
     m = metric(key)
-    group = key.rsplit(".", 1)[0] if m.per_backbone else "TSTR"
+    group = key.rsplit(".", 1)[0] if m.per_backbone else \
+        ("modes" if key in MODE_METRICS else "TSTR")
     return Column(key, group, m.label, m.direction)
 
 
 def columns_for(inputs: ReportInputs) -> list[Column]:
     """Per backbone: all its metrics for one backbone, the five main ones for several (so the
-    table fits a laptop and a PR comment); then TSTR, TRTR and their ratio."""
+    table fits a laptop and a PR comment); then TSTR, TRTR and their ratio, then the
+    mode-collapse diagnostics."""
     keys = BACKBONE_METRICS if len(inputs.backbones) <= 1 else SUMMARY_METRICS
     cols = [_column(f"{b}.{m}") for b in inputs.backbones for m in keys]
     primary = _column(inputs.primary_metric)
-    if primary.key not in {c.key for c in cols} and primary.group != "TSTR":
+    if primary.key not in {c.key for c in cols} and primary.key not in VARIANT_METRICS:
         cols.append(primary)
-    return cols + [_column(k) for k in ("tstr_accuracy", "trtr_accuracy", "tstr_ratio")]
+    return cols + [_column(k) for k in ("tstr_accuracy", "trtr_accuracy", "tstr_ratio",
+                                        *MODE_METRICS)]
 
 
 def interval_text(summary, key: str) -> str | None:
@@ -103,6 +114,8 @@ def _reason(inputs: ReportInputs, variant, key: str) -> str | None:
     prov = variant.aggregate.provenance
     if key in ("tstr_accuracy", "tstr_ratio", "trtr_accuracy"):
         return prov.get("tstr_reason")
+    if key in MODE_METRICS:
+        return "evaluated before the mode diagnostics existed: rerun its evaluate stage"
     backbone, _, name = key.rpartition(".")
     entry = (prov.get("backbones") or {}).get(backbone)
     if entry is None:
