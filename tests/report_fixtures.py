@@ -51,7 +51,7 @@ def seed_entry(name: str, seed: int | None = 0, *, fid: float = 12.3,
                conditional: bool = False, status: str = "ok", diverged_step: int | None = None,
                tstr: float | None = 0.912, arch: str = "dcgan", loss: str = "nonsaturating",
                inception: bool = False, noise: float | None = 0.1, modes: int | None = 10,
-               mode_kl: float = 0.02, **metric) -> dict:
+               mode_kl: float = 0.02, ssl: float | None = None, **metric) -> dict:
     """One chain's ``reports/metrics/<v>/seed<s>.json``; ``metric`` overrides judge values."""
     backbones = {"judge": backbone_entry("judge", fid, **metric)}
     if inception:
@@ -61,13 +61,18 @@ def seed_entry(name: str, seed: int | None = 0, *, fid: float = 12.3,
         "variant": name, "seed": seed, "status": status, "diverged_step": diverged_step,
         "conditional": conditional, "arch": arch, "loss": loss,
         "train": {"steps": 1250, "epochs": 10, "device": "cpu"},
-        "samples": {"n": 4000, "seed": 1234, "class_balanced": conditional, "ema": False},
+        "samples": {"n": 4000, "seed": 1234, "class_balanced": conditional, "ema": False,
+                    "truncation_psi": None},
         "reference": {"split": "test", "n": 1000},
         "backbones": backbones,
         "tstr": None, "tstr_reason": UNCONDITIONAL,
         "eval_noise": None,
         "modes": None,
+        "ssl": None,
     }
+    if ssl is not None:  # a semi_supervised variant: D's accuracy, baseline 0.7
+        entry["ssl"] = {"accuracy": ssl, "baseline_accuracy": 0.7, "gain": ssl - 0.7,
+                        "n_labeled": 100, "n_test": 1000, "baseline": "judge architecture"}
     if modes is not None:  # `modes` classes of 10 hold the samples, equally
         entry["modes"] = {"modes_covered": modes, "mode_kl": mode_kl, "num_classes": 10,
                           "min_share": 0.25, "histogram": [1 / modes] * modes + [0.0] * (10 - modes),
@@ -98,7 +103,7 @@ def seeded_entries(name: str, seeds=SEEDS, rel: float = 0.05, **kwargs) -> dict[
         offset = i - (len(seeds) - 1) / 2  # the middle seed holds the value itself
         values = {k: spread(v, offset, rel) if k in ("fid", "kid", "is_mean", "precision",
                                                    "recall", "density", "coverage", "tstr",
-                                                   "mode_kl")
+                                                   "mode_kl", "ssl")
                   else v for k, v in kwargs.items()}
         if kwargs.get("status") == "diverged" and seed != seeds[-1]:
             values["status"], values["diverged_step"] = "ok", None

@@ -173,7 +173,8 @@ def test_evaluate_stage_end_to_end(project):
     assert entry["version"] == judge["version"] and entry["n_generated"] == 300
     assert metrics["seed"] == 0 and metrics["eval_noise"] is None  # noise_draws: 1
     assert metrics["train"] == {"steps": 90, "epochs": 4, "device": "cpu"}
-    assert metrics["samples"] == {"n": 300, "seed": 1, "class_balanced": True, "ema": False}
+    assert metrics["samples"] == {"n": 300, "seed": 1, "class_balanced": True, "ema": False,
+                                  "truncation_psi": None}
     tstr = metrics["tstr"]
     assert metrics["tstr_reason"] is None and tstr["trtr_accuracy"] == judge["trtr_accuracy"]
     assert tstr["accuracy"] > 0.8 and tstr["n_train"] == 300 and tstr["n_test"] == 359

@@ -107,7 +107,8 @@ def doc(seeds=SEEDS, rel: float = 0.05, **entries) -> dict:
     return metrics_document(entries, seeds, rel)
 
 
-BASE = dict(a=dict(fid=10.0, precision=0.7), b=dict(fid=20.0, conditional=True, tstr=0.9))
+BASE = dict(a=dict(fid=10.0, precision=0.7),
+            b=dict(fid=20.0, conditional=True, tstr=0.9, ssl=0.9))
 
 
 @pytest.fixture

@@ -171,9 +171,13 @@ def test_same_params_give_byte_identical_outputs(repo):
     assert git(repo, "status", "--porcelain") == ""
 
 
-def test_smoke_runs_its_subset_in_a_copy_and_leaves_the_workspace_alone(repo, tmp_path):
-    """`ganbench smoke`: smoke.yaml's only_variants, reports copied out, and not one byte of
-    the workspace's lock, metrics, models or MLflow store changed."""
+def test_a_profile_runs_the_rest_of_the_family_in_a_copy_and_leaves_the_workspace_alone(
+        repo, tmp_path):
+    """`ganbench smoke --profile`: a profile adds the lectures' other families by preset
+    (ssgan, progan, stylegan, sngan), keeps its only_variants, and every one gets metrics,
+    with the mode diagnostics, and ssgan its accuracy beside the supervised baseline; the
+    reports are copied out, and not one byte of the workspace's lock, metrics, models or
+    MLflow store changed."""
     watched = ["dvc.lock", "reports/metrics.json", "reports/metrics/cond/seed0.json",
                "mlflow.db", "models/cond/seed0/weights/generator.pt",
                "samples/plain/seed0/samples.npz"]
@@ -181,15 +185,30 @@ def test_smoke_runs_its_subset_in_a_copy_and_leaves_the_workspace_alone(repo, tm
                       for p in watched}
     status = lambda: git(repo, "status", "--porcelain")  # noqa: E731
     before, changed = digest(), status()
-    (repo / "smoke.yaml").write_text(yaml.safe_dump(
-        {"only_variants": ["plain"], "seeds": [0], "every_variant": {"epochs": 1}}))
+    family = ["sngan", "ssgan", "progan", "stylegan"]
+    (repo / "family.yaml").write_text(yaml.safe_dump(
+        {"only_variants": family, "seeds": [0],
+         "variants": {name: {"preset": name} for name in family},
+         "every_variant": {"epochs": 1, "width": 8, "batch_size": 32}}))
     try:
-        assert run_smoke(repo, tmp_path / "out") == 0
+        assert run_smoke(repo, tmp_path / "out", profile="family.yaml") == 0
     finally:
-        subprocess.run(["git", "checkout", "-q", "--", "smoke.yaml"], cwd=repo, check=True)
+        (repo / "family.yaml").unlink()
     metrics = json.loads((tmp_path / "out/metrics.json").read_text())
-    assert list(metrics) == ["plain"] and metrics["plain"]["seeds"] == [0]
-    assert (tmp_path / "out/index.html").is_file() and (tmp_path / "out/summary.md").is_file()
+    assert sorted(metrics) == sorted(family) and metrics["ssgan"]["seeds"] == [0]
+    for name in family:
+        assert metrics[name]["metrics"]["judge.fid"]["n"] == 1, name
+        assert 1 <= metrics[name]["metrics"]["modes_covered"]["mean"] <= 10, name
+        assert metrics[name]["metrics"]["mode_kl"]["mean"] >= 0, name
+    ssl = metrics["ssgan"]["metrics"]
+    for key in ("ssl_accuracy", "ssl_baseline_accuracy", "ssl_gain"):
+        assert ssl[key]["n"] == 1, key
+    assert ssl["ssl_gain"]["mean"] == pytest.approx(
+        ssl["ssl_accuracy"]["mean"] - ssl["ssl_baseline_accuracy"]["mean"])
+    assert "ssl_accuracy" not in metrics["sngan"]["metrics"]
+    summary = (tmp_path / "out/summary.md").read_text()
+    assert "SSL acc" in summary and "modes" in summary
+    assert (tmp_path / "out/index.html").is_file()
     assert digest() == before
     assert status() == changed
 

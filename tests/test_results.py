@@ -19,7 +19,8 @@ def test_every_metric_has_one_direction_and_label():
     assert direction("judge.nonsense") == 0
     assert all(m.direction in (-1, 1) and m.label for m in METRICS.values())
     assert flat_names(["judge"])[:2] == ["judge.fid", "judge.kid_mean"]
-    assert flat_names(["judge"])[-4:] == ["tstr_accuracy", "tstr_ratio", "modes_covered",
+    assert flat_names(["judge"])[-7:] == ["tstr_accuracy", "tstr_ratio", "ssl_accuracy",
+                                          "ssl_baseline_accuracy", "ssl_gain", "modes_covered",
                                           "mode_kl"]
     assert direction("modes_covered") == +1 and direction("mode_kl") == -1
     assert fmt(12.3456, "judge.fid") == "12.35" and fmt(None) == "—"

@@ -159,8 +159,8 @@ def test_sample_stage(trained, tmp_path, monkeypatch, capsys):
         assert npz["labels"].dtype == np.int64 and (npz["labels"] == -1).all()
     meta = json.loads((tmp_path / paths.samples_dir("cond", 0) / "samples.json").read_text())
     assert meta == {"variant": "cond", "train_seed": 0, "n": 30, "seed": 3,
-                    "class_balanced": True, "conditional": True, "ema": True, "status": "ok",
-                    "diverged_step": None}
+                    "class_balanced": True, "conditional": True, "ema": True,
+                    "truncation_psi": None, "status": "ok", "diverged_step": None}
     with np.load(tmp_path / paths.samples_dir("cond", 0) / "samples.npz") as npz:
         assert np.bincount(npz["labels"]).tolist() == [8, 8, 7, 7]
     for name in ("grid.png", "interpolation.png", "class_sweep.png"):

@@ -42,12 +42,17 @@ def test_bad_only_variants_are_rejected(listed, pattern):
         merge_overrides(PARAMS, {"only_variants": listed})
 
 
-def test_repository_smoke_config_is_valid_and_covers_every_architecture(tmp_path):
-    params = read_params(ROOT / "params.yaml")
-    merged = merge_overrides(params, yaml.safe_load((ROOT / "smoke.yaml").read_text()))
+def profile_params(tmp_path, profile: str) -> dict:
+    """params.yaml with the repository's ``profile`` applied, validated as a stage would."""
+    merged = merge_overrides(read_params(ROOT / "params.yaml"),
+                             yaml.safe_load((ROOT / profile).read_text()))
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(merged))
-    smoke, full = load_all(path), load_all(ROOT / "params.yaml")
+    return load_all(path)
+
+
+def test_repository_smoke_config_is_valid_and_covers_every_architecture(tmp_path):
+    smoke, full = profile_params(tmp_path, "smoke.yaml"), load_all(ROOT / "params.yaml")
     assert smoke["data"].source == "digits"
     kept = smoke["variants"].values()
     assert all(v.epochs <= 5 and v.width <= 16 for v in kept)  # tiny budgets
@@ -103,3 +108,21 @@ def test_smoke_outside_a_git_work_tree_is_a_clear_error(tmp_path, monkeypatch, c
     assert cli_main(["smoke", "--out", str(tmp_path / "out")]) == 2
     assert "not a git work tree" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_repository_full_profile_runs_every_variant_of_the_lectures(tmp_path):
+    """full.yaml keeps params.yaml's data, budget and seeds and adds the rest of the family."""
+    full, default = profile_params(tmp_path, "full.yaml"), load_all(ROOT / "params.yaml")
+    assert full["seeds"] == default["seeds"] and full["data"] == default["data"]
+    assert set(default["variants"]) < set(full["variants"])
+    assert {v.arch for v in full["variants"].values()} == {"mlp", "dcgan", "vae", "progan",
+                                                            "stylegan"}
+    assert any(v.semi_supervised for v in full["variants"].values())
+    assert any(v.normalization_d == "spectral" for v in full["variants"].values())
+
+
+def test_a_profile_outside_the_project_is_refused(tmp_path):
+    from ganbench.smoke import profile_path
+    with pytest.raises(ParamsError, match="inside the project"):
+        profile_path(tmp_path / "project", "../elsewhere.yaml")
+    assert profile_path(ROOT, None) == (ROOT / "smoke.yaml").resolve()

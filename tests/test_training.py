@@ -175,9 +175,17 @@ class Interrupt(Exception):
     pass
 
 
-@pytest.mark.parametrize("spec", [dict(ema=0.9, conditional=True),
-                                  dict(loss="wasserstein", gradient_penalty=1.0, n_critic=2,
-                                       epochs=20)])
+@pytest.mark.parametrize("spec", [
+    dict(ema=0.9, conditional=True),
+    dict(loss="wasserstein", gradient_penalty=1.0, n_critic=2, epochs=20),
+    # progressive growing: the checkpoint (step 50) falls mid fade-in of the 8x8 level,
+    # which starts at epoch 6 (step 48): resuming crosses the resolution change
+    dict(arch="progan", loss="wasserstein", gradient_penalty=1.0, stage_epochs=6.0,
+         fade_epochs=2.0, ema=0.9),
+    dict(arch="stylegan", r1_penalty=1.0, conditional=True),  # noise and mixing from the rng
+    dict(semi_supervised=True, labeled_per_class=3, feature_matching=True,
+         normalization_d="none", historical_averaging=0.01, normalization_g="virtual_batch"),
+])
 def test_resume_after_interruption_is_bit_identical(tmp_path, spec):
     cfg = make_cfg(**spec)
     reference, ref_out = run(tmp_path, cfg, "reference", "fp-ref")

@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
                            "in a temporary copy of the project")
     smoke.add_argument("--out", default="smoke-reports", help="where the reports are copied")
     smoke.add_argument("--keep", action="store_true", help="keep the temporary copy")
+    smoke.add_argument("--profile", metavar="FILE", default=None,
+                       help="the overrides file (default smoke.yaml; full.yaml: every variant "
+                            "of the lectures on the default budget)")
     which = smoke.add_mutually_exclusive_group()
     which.add_argument("--variants", type=_names, metavar="NAME[,NAME...]",
                        help="run these variants instead of smoke.yaml's only_variants")
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         from ganbench.smoke import run_smoke
         try:
             return run_smoke(Path.cwd(), Path(args.out), keep=args.keep, only=args.variants,
-                             all_variants=args.all_variants)
+                             all_variants=args.all_variants, profile=args.profile)
         except (ParamsError, InputError) as exc:
             print(f"ganbench smoke: error: {exc}", file=sys.stderr)
             return 2

@@ -19,13 +19,17 @@ from typing import Any
 
 import yaml
 
-from ganbench.results import BACKBONE_METRICS, TSTR_METRICS, VARIANT_METRICS
+from ganbench.presets import PRESET_NAMES, resolve
+from ganbench.results import BACKBONE_METRICS, SSL_METRICS, TSTR_METRICS, VARIANT_METRICS
 from ganbench.yaml12 import load_yaml
 
 PARAMS_FILE = "params.yaml"
 
 SOURCES = ("mnist5k", "digits", "mnist", "fashion_mnist", "cifar10", "folder")
-ARCHS = ("mlp", "dcgan", "vae")
+ARCHS = ("mlp", "dcgan", "vae", "progan", "stylegan")
+CONV_GAN_ARCHS = ("dcgan", "progan", "stylegan")
+NORMS_D = ("batch", "layer", "none", "spectral")
+NORMS_G = ("batch", "virtual_batch", "none")
 GAN_LOSSES = ("minimax", "nonsaturating", "least_squares", "hinge", "wasserstein")
 LOSSES = GAN_LOSSES + ("elbo",)
 OPTIMIZERS = ("adam", "rmsprop")
@@ -181,6 +185,8 @@ def validate_section(cls, raw: Any, where: str):
     if not isinstance(raw, dict):
         raise ParamsError(f"{where} must be a mapping of keys, got {raw!r}")
     known = {f.name: f for f in dataclasses.fields(cls)}
+    if cls is VariantParams:
+        raw = resolve(raw)
     for key in raw:
         if cls is VariantParams and key in REPLACED_VARIANT_KEYS:
             raise ParamsError(f"'{where}.{key}' is no longer a key: "
@@ -237,9 +243,13 @@ def _check_choice_int(value, choices, where):
 class VariantParams:
     """``variants.<name>``: one generative model and how it is trained."""
 
+    preset: str | None = param(None, "A named starting point (`ganbench.presets`, data in "
+                               "`src/ganbench/presets.yaml`); the variant's other keys "
+                               "override it.", "str", choices=PRESET_NAMES, nullable=True)
     arch: str = param("dcgan", "Network family: `mlp` (Goodfellow et al. 2014), `dcgan` "
-                      "(Radford et al. 2015) or `vae` (Kingma & Welling 2014).", "str",
-                      choices=ARCHS)
+                      "(Radford et al. 2015), `progan` (progressive growing, Karras et al. "
+                      "2018), `stylegan` (a small StyleGAN2, Karras et al. 2020) or `vae` "
+                      "(Kingma & Welling 2014).", "str", choices=ARCHS)
     loss: str | None = param(None, "Objective. Null picks `nonsaturating` for GANs and `elbo` "
                              "for a vae.", "str", choices=LOSSES, nullable=True)
     conditional: bool = param(False, "Condition on class labels (Mirza & Osindero 2014).",
@@ -270,6 +280,37 @@ class VariantParams:
                                    "data (Salimans et al. 2016).", "bool")
     minibatch_discrimination: bool = param(False, "Minibatch discrimination layer in D "
                                            "(Salimans et al. 2016).", "bool")
+    normalization_d: str | None = param(None, "D's normalisation: `batch`, `layer` (per "
+                                        "sample), `none` or `spectral` (Miyato et al. 2018); "
+                                        "null: `layer` with a gradient penalty, else `batch` "
+                                        "(dcgan, mlp has none); progan: null or `spectral`.",
+                                        "str", choices=NORMS_D, nullable=True)
+    normalization_g: str | None = param(None, "G's normalisation (dcgan): `batch`, "
+                                        "`virtual_batch` (a reference batch fixed at the "
+                                        "start, Salimans et al. 2016) or `none`; null: "
+                                        "`batch`.", "str", choices=NORMS_G, nullable=True)
+    r1_penalty: float = param(0.0, "R1 penalty gamma: gamma/2 E||grad_x D(x)||^2 on real "
+                              "data (Mescheder et al. 2018); any loss; 0 turns it off.",
+                              "float", lo=0)
+    r1_interval: int = param(1, "Lazy R1: the penalty every k-th generator step, weighted by "
+                             "k (Karras et al. 2020, section 3.1); 1 applies it at every "
+                             "discriminator step.", "int", lo=1, hi=64)
+    historical_averaging: float = param(0.0, "Weight of ||theta - mean of past theta||^2 on "
+                                        "D and G (Salimans et al. 2016); 0 turns it off.",
+                                        "float", lo=0)
+    semi_supervised: bool = param(False, "D is a K+1-way classifier, K classes plus fake "
+                                  "(Salimans et al. 2016; Odena 2016), trained with "
+                                  "`labeled_per_class` labels; adds `ssl_accuracy`.", "bool")
+    labeled_per_class: int = param(10, "Labelled train images per class of a "
+                                   "`semi_supervised` variant; the rest are unlabelled.",
+                                   "int", lo=1, hi=100000)
+    stage_epochs: float = param(2.0, "progan: epochs at each resolution (7x7, 14x14, ... for "
+                                "28x28 images), the last one trains to `epochs`.", "float",
+                                lo=0, lo_open=True)
+    fade_epochs: float = param(1.0, "progan: epochs over which a new resolution fades in "
+                               "(alpha 0 -> 1); at most `stage_epochs`.", "float", lo=0)
+    style_mixing: float = param(0.9, "stylegan: probability of style mixing regularisation "
+                                "per batch (Karras et al. 2019).", "float", lo=0, hi=1)
     ema: float | None = param(None, "Decay of an exponential moving average of G's weights, "
                               "used for sampling when set (e.g. 0.999).", "float", lo=0, hi=1,
                               lo_open=True, hi_open=True, nullable=True)
@@ -301,6 +342,10 @@ class VariantParams:
                 raise ParamsError(f"{where}.loss = {self.loss!r}: a vae is trained on the ELBO, "
                                   "not a discriminator loss; set loss: elbo or leave it null")
             adversarial = {"weight_clip": self.weight_clip is not None,
+                           "normalization_d": self.normalization_d is not None,
+                           "r1_penalty": self.r1_penalty > 0,
+                           "historical_averaging": self.historical_averaging > 0,
+                           "semi_supervised": self.semi_supervised,
                            "reuse_fake": self.reuse_fake,
                            "gradient_penalty": self.gradient_penalty > 0,
                            "label_smoothing": self.label_smoothing > 0,
@@ -328,6 +373,49 @@ class VariantParams:
         if self.label_smoothing > 0 and self.objective not in ("minimax", "nonsaturating"):
             raise ParamsError(f"{where}.label_smoothing applies to the cross-entropy losses "
                               f"(minimax, nonsaturating); loss is {self.objective!r}")
+        self._check_architecture(where)
+
+    def _check_architecture(self, where):
+        """What each network family supports (normalisations, the semi-supervised D)."""
+        norm_d = self.normalization_d
+        if self.arch == "mlp" and norm_d not in (None, "none"):
+            raise ParamsError(f"{where}.normalization_d = {norm_d!r}: the mlp discriminator has "
+                              "no normalisation layers; use arch dcgan or progan")
+        if self.arch in ("progan", "stylegan") and norm_d not in (None, "spectral"):
+            raise ParamsError(f"{where}.normalization_d = {norm_d!r}: the {self.arch} "
+                              "discriminator uses minibatch stddev and no batch statistics; "
+                              "allowed: null or spectral")
+        if norm_d == "batch" and (self.gradient_penalty > 0 or self.r1_penalty > 0):
+            raise ParamsError(f"{where}.normalization_d = 'batch': a gradient penalty is per "
+                              "sample and batch norm couples samples (Gulrajani et al. 2017); "
+                              "use layer, none or spectral")
+        if self.normalization_g is not None and self.arch != "dcgan":
+            raise ParamsError(f"{where}.normalization_g applies to the dcgan generator; arch is "
+                              f"{self.arch!r} (leave it null)")
+        if self.minibatch_discrimination and self.arch in ("progan", "stylegan"):
+            raise ParamsError(f"{where}.minibatch_discrimination: the {self.arch} "
+                              "discriminator has minibatch stddev (Karras et al. 2018) instead")
+        if self.fade_epochs > self.stage_epochs:
+            raise ParamsError(f"{where}.fade_epochs = {self.fade_epochs}: a resolution fades "
+                              f"in within its stage, so at most stage_epochs "
+                              f"({self.stage_epochs})")
+        if self.semi_supervised:
+            if self.label_smoothing > 0:
+                raise ParamsError(f"{where}.label_smoothing does not apply to the K+1-class "
+                                  "discriminator of semi_supervised; set it to 0")
+            if self.arch != "dcgan":
+                raise ParamsError(f"{where}.semi_supervised needs arch: dcgan (its K+1-class "
+                                  f"discriminator); arch is {self.arch!r}")
+            if self.conditional:
+                raise ParamsError(f"{where}.semi_supervised: the generator is unconditional "
+                                  "(Salimans et al. 2016); set conditional: false")
+            if self.objective not in ("minimax", "nonsaturating"):
+                raise ParamsError(f"{where}.semi_supervised: the K+1-class discriminator is "
+                                  "trained by cross-entropy; loss must be minimax or "
+                                  f"nonsaturating, not {self.objective!r}")
+            if self.minibatch_discrimination:
+                raise ParamsError(f"{where}.semi_supervised and minibatch_discrimination: the "
+                                  "K-class head reads the plain features; use one")
 
 
 @dataclass(frozen=True)
@@ -351,6 +439,10 @@ class SampleParams:
                            "conditional).", "int", lo=20)
     seed: int = param(1234, "Seed of the latent codes.", "int", lo=0)
     grid_columns: int = param(10, "Images per row in the sample grid.", "int", lo=1, hi=64)
+    truncation_psi: float = param(1.0, "Truncation trick of stylegan variants at sampling "
+                                  "time: w = w_avg + psi (w - w_avg) (Karras et al. 2019); 1 "
+                                  "turns it off; recorded with the metrics.", "float", lo=0,
+                                  hi=2)
     interpolation_steps: int = param(10, "Images in the latent interpolation strip.", "int",
                                      lo=2, hi=64)
 
@@ -531,6 +623,10 @@ def check_consistency(params: dict) -> None:
         if not any(v.conditional for v in params["variants"].values()):
             raise ParamsError(f"report.primary_metric = {metric!r} ranks by TSTR, which only "
                               "conditional variants have, and no variant sets conditional: true")
+    elif metric in SSL_METRICS:
+        if not any(v.semi_supervised for v in params["variants"].values()):
+            raise ParamsError(f"report.primary_metric = {metric!r} ranks by the semi-supervised "
+                              "GAN's accuracy, and no variant sets semi_supervised: true")
     elif metric not in VARIANT_METRICS:
         backbone = metric.partition(".")[0]
         if backbone not in evaluation.backbones:

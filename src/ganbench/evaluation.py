@@ -385,7 +385,8 @@ def evaluate_variant(variant: str, eval_params: EvalParams, judge_params: JudgeP
         train={key: model.get(key) for key in ("steps", "epochs", "device")},
         samples={"n": int(len(inputs.images)), "seed": samples.get("seed"),
                  "class_balanced": samples.get("class_balanced"),
-                 "ema": samples.get("ema", model.get("ema"))},
+                 "ema": samples.get("ema", model.get("ema")),
+                 "truncation_psi": samples.get("truncation_psi")},
         reference={"split": ref_info.get("split", REFERENCE_SPLIT), "n": ref_info.get("n")},
         backbones=scores, tstr=result_tstr, tstr_reason=reason, eval_noise=noise,
         modes=modes)

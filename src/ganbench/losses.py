@@ -132,6 +132,19 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor,
     return weight * ((norm - 1.0) ** 2).mean()
 
 
+def r1_penalty(discriminator, real: torch.Tensor, labels: torch.Tensor | None = None, *,
+               gamma: float) -> torch.Tensor:
+    """R1 ``gamma / 2 * E[||grad_x D(x)||^2]`` on real data (Mescheder et al. 2018, eq. 9).
+
+    Works with any loss: it penalises D's gradient where the data are, which keeps D from
+    pushing the generator off the data manifold. ``create_graph`` so the penalty trains D.
+    """
+    x = real.detach().requires_grad_(True)
+    out = discriminator(x) if labels is None else discriminator(x, labels)
+    (grad,) = torch.autograd.grad(out.float().sum(), x, create_graph=True)
+    return 0.5 * gamma * grad.float().pow(2).flatten(1).sum(dim=1).mean()
+
+
 @torch.no_grad()
 def clip_weights_(module: torch.nn.Module, clip: float) -> None:
     """Clamp every parameter of the critic to ``[-clip, clip]`` in place (Arjovsky et al. 2017,
@@ -155,6 +168,53 @@ def feature_matching_loss(real_features: torch.Tensor,
     section 3.1); replaces G's adversarial loss when ``feature_matching`` is on."""
     diff = real_features.detach().float().mean(dim=0) - fake_features.float().mean(dim=0)
     return (diff ** 2).sum()
+
+
+def semi_supervised_loss_dis(labeled_logits: torch.Tensor, labels: torch.Tensor,
+                             real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """The K+1-class discriminator's loss (Salimans et al. 2016, section 5):
+    ``L_supervised + L_unsupervised``.
+
+    ``labeled_logits`` (N, K): the class logits of labelled real images, ``labels`` their
+    classes: ``L_sup = -log p(y | x, y < K+1)``, the cross-entropy over the K real classes.
+    ``real`` / ``fake``: ``log Z(x) = logsumexp_k l_k(x)`` of unlabelled real and of generated
+    images, the logit of ``D(x) = Z / (Z + 1)`` (the fake class's logit fixed at 0):
+    ``L_unsup = -log D(x) - log(1 - D(G(z))) = softplus(-log Z(x)) + softplus(log Z(G(z)))``.
+    """
+    supervised = F.cross_entropy(labeled_logits.float(), labels)
+    return supervised + F.softplus(-real).mean() + F.softplus(fake).mean()
+
+
+def historical_average_penalty(params, averages, weight: float) -> torch.Tensor:
+    """``weight * sum ||theta - mean of past theta||^2`` over a network's parameters
+    (Salimans et al. 2016, section 3.3; the average is ``HistoricalAverage``'s)."""
+    total = sum(((p.float() - a.float()) ** 2).sum() for p, a in zip(params, averages))
+    return weight * total
+
+
+class HistoricalAverage(torch.nn.Module):
+    """The running mean of a network's parameters over its past updates, as buffers (so it
+    is checkpointed with the trainer): ``update`` after each optimiser step."""
+
+    def __init__(self, module: torch.nn.Module):
+        super().__init__()
+        self.names = [n.replace(".", "__") for n, _ in module.named_parameters()]
+        for name, p in zip(self.names, module.parameters()):
+            self.register_buffer(name, p.detach().clone())
+        self.register_buffer("count", torch.ones((), dtype=torch.float64))
+
+    def averages(self) -> list[torch.Tensor]:
+        return [getattr(self, name) for name in self.names]
+
+    @torch.no_grad()
+    def update(self, module: torch.nn.Module) -> None:
+        """``mean_t = mean_{t-1} + (theta_t - mean_{t-1}) / t`` (the mean of every past theta,
+        the initial one included)."""
+        self.count += 1
+        averages = self.averages()
+        steps = torch._foreach_sub([p.detach() for p in module.parameters()], averages)
+        torch._foreach_mul_(steps, (1.0 / self.count).float())  # a tensor: no host sync
+        torch._foreach_add_(averages, steps)
 
 
 # --------------------------------------------------------------------------- VAE

@@ -57,6 +57,12 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("tstr_accuracy", +1, "TSTR", per_backbone=False,
            doc="train on synthetic, test on real (Esteban et al. 2017)"),
     Metric("tstr_ratio", +1, "TSTR/TRTR", per_backbone=False, doc="TSTR / TRTR"),
+    Metric("ssl_accuracy", +1, "SSL acc", per_backbone=False,
+           doc="the semi-supervised D's accuracy on the test split (Salimans et al. 2016)"),
+    Metric("ssl_baseline_accuracy", +1, "supervised", per_backbone=False,
+           doc="the judge architecture trained on the same labelled images only"),
+    Metric("ssl_gain", +1, "SSL gain", per_backbone=False,
+           doc="ssl_accuracy - ssl_baseline_accuracy"),
     Metric("modes_covered", +1, "modes", "{:.1f}", per_backbone=False,
            doc="classes the judge finds in at least a quarter of a balanced share of the "
                "samples (Srivastava et al. 2017)"),
@@ -68,6 +74,7 @@ BACKBONE_METRICS = tuple(m for m in METRICS if METRICS[m].per_backbone)
 VARIANT_METRICS = tuple(m for m in METRICS if not METRICS[m].per_backbone)
 TSTR_METRICS = ("tstr_accuracy", "tstr_ratio")
 MODE_METRICS = ("modes_covered", "mode_kl")
+SSL_METRICS = ("ssl_accuracy", "ssl_baseline_accuracy", "ssl_gain")
 
 
 def metric(flat_name: str) -> Metric:
@@ -191,6 +198,19 @@ class ModesResult:
 
 
 @dataclass
+class SslResult:
+    """The semi-supervised GAN's scores (``ganbench.semi_supervised``): D's K-class test
+    accuracy, the supervised baseline's on the same labelled images, and the gain."""
+
+    accuracy: float
+    baseline_accuracy: float
+    gain: float
+    n_labeled: int
+    n_test: int
+    baseline: str
+
+
+@dataclass
 class EvalNoise:
     """The evaluation noise of one chain: the std of each backbone metric over ``draws``
     independent latent draws (seeds ``latent_seeds``); the reported values are the first
@@ -221,6 +241,7 @@ class SeedResult:
     tstr_reason: str | None
     eval_noise: EvalNoise | None = None
     modes: ModesResult | None = None
+    ssl: SslResult | None = None
 
     def flat(self) -> dict[str, float | None]:
         """``{"judge.fid": 12.3, ..., "tstr_accuracy": 0.91}`` for every metric that applies:
@@ -234,6 +255,9 @@ class SeedResult:
         out["tstr_ratio"] = self.tstr.ratio if self.tstr else None
         out["modes_covered"] = self.modes.modes_covered if self.modes else None
         out["mode_kl"] = self.modes.mode_kl if self.modes else None
+        if self.ssl:
+            out.update(ssl_accuracy=self.ssl.accuracy,
+                       ssl_baseline_accuracy=self.ssl.baseline_accuracy, ssl_gain=self.ssl.gain)
         return out
 
     def spreads(self) -> dict[str, float | None]:
@@ -283,6 +307,8 @@ class SeedResult:
             result.eval_noise = _build(EvalNoise, result.eval_noise, f"{where}: eval_noise")
         if result.modes is not None:
             result.modes = _build(ModesResult, result.modes, f"{where}: modes")
+        if result.ssl is not None:
+            result.ssl = _build(SslResult, result.ssl, f"{where}: ssl")
         return result
 
 

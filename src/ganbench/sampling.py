@@ -32,12 +32,14 @@ GRID_PADDING = 2  # pixels between tiles (black)
 
 
 def load_generator(weights_dir: str | Path, device: torch.device | str = "cpu",
-                   use_ema: bool = True) -> tuple[nn.Module, dict]:
+                   use_ema: bool = True,
+                   truncation_psi: float = 1.0) -> tuple[nn.Module, dict]:
     """The trained generator in eval mode on ``device``, and ``model.json`` as a dict.
 
     With ``use_ema`` and EMA weights present (``model.json`` ``"ema": true``), loads
-    ``generator_ema.pt``; else ``generator.pt``. The returned info is model.json plus
-    ``"ema_used"`` (bool) and ``"weights_file"``.
+    ``generator_ema.pt``; else ``generator.pt``. ``truncation_psi`` applies to generators
+    with a truncation trick (StyleGAN). The returned info is model.json plus ``"ema_used"``
+    (bool), ``"weights_file"`` and ``"truncation_psi"`` (None when the generator has none).
     """
     weights_dir = Path(weights_dir)
     path = weights_dir / MODEL_FILE
@@ -63,7 +65,10 @@ def load_generator(weights_dir: str | Path, device: torch.device | str = "cpu",
         raise InputError(f"{weights_dir / name}: not the generator weights model.json "
                          f"describes ({describe(exc)}); {rerun}") from None
     generator.to(torch.device(device)).eval().requires_grad_(False)
-    return generator, {**info, "ema_used": ema, "weights_file": name}
+    psi = None
+    if hasattr(generator, "truncation_psi"):
+        generator.truncation_psi = psi = float(truncation_psi)
+    return generator, {**info, "ema_used": ema, "weights_file": name, "truncation_psi": psi}
 
 
 def balanced_labels(n: int, num_classes: int) -> np.ndarray:
@@ -152,6 +157,32 @@ def class_sweep(generator: nn.Module, info: dict, rows: int, seed: int,
     if path is not None:
         save_grid(images, path, columns=k)
     return images, labels
+
+
+@torch.no_grad()
+def style_mixing(generator: nn.Module, info: dict, size: int, seed: int,
+                 path: str | Path | None = None) -> np.ndarray:
+    """StyleGAN's style-mixing figure (Karras et al. 2019, fig. 3) as one uint8 tile array of
+    ``(size + 1) ** 2`` images: the top row holds ``size`` column sources, the left column
+    ``size`` row sources (seeded codes, the first tile blank), and tile ``(r, c)`` the coarse
+    styles of row source ``r`` with the fine styles of column source ``c``. Conditional
+    generators use class ``r % K`` for row sources and ``c % K`` for column sources."""
+    from ganbench.models.stylegan import style_mixing_images
+
+    device = next(generator.parameters()).device
+    rng = torch.Generator().manual_seed(int(seed))
+    z = torch.randn(2 * size, int(info["z_dim"]), generator=rng).to(device)
+    labels = None
+    if info["conditional"]:
+        labels = (torch.arange(size) % int(info["num_classes"])).to(device)
+    mixed = style_mixing_images(generator, z[:size], z[size:], None, labels, labels)
+    tiles = [torch.full_like(mixed.rows[0], -1.0)] + list(mixed.cols)  # a black corner
+    for r in range(size):
+        tiles += [mixed.rows[r]] + list(mixed.grid[r])
+    images = signed_to_uint8(torch.stack(tiles)).cpu().numpy()
+    if path is not None:
+        save_grid(images, path, columns=size + 1)
+    return images
 
 
 def grid_image(images: np.ndarray, columns: int = 10, labels: np.ndarray | None = None,

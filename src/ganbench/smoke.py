@@ -1,8 +1,12 @@
-"""The smoke configuration: the whole pipeline on tiny settings, in a throw-away copy.
+"""Profiles: the whole pipeline under other settings, in a throw-away copy.
 
-``ganbench smoke`` copies the project (the files git tracks, plus untracked files it does not
+A profile is an overrides file applied on top of ``params.yaml``: ``smoke.yaml`` (the
+default: tiny settings, every stage in about 100 s) and ``full.yaml`` (every variant of the
+lectures, old and new, on the default data and budget; ``make full``).
+
+``ganbench smoke [--profile FILE]`` copies the project (the files git tracks, plus untracked files it does not
 ignore, minus the committed results ``dvc.lock`` and ``reports/``) into a temporary git
-repository, applies ``smoke.yaml`` on top of ``params.yaml``, runs
+repository, applies the profile on top of ``params.yaml``, runs
 ``dvc repro`` there with MLflow pointed at that copy's own store, and copies the reports back into
 ``--out`` (default ``smoke-reports/``). The user's workspace outputs, DVC cache, ``dvc.lock``
 and MLflow database are never touched.
@@ -57,10 +61,18 @@ def copy_project(root: Path, dest: Path) -> None:
 
 
 def read_overrides(path: Path) -> dict:
-    """The smoke overrides file as a mapping; missing or malformed is a ParamsError."""
+    """A profile's overrides file as a mapping; missing or malformed is a ParamsError."""
     return read_yaml_mapping(path, "no such file (ganbench smoke reads its overrides from it; "
                              "an empty file runs params.yaml as it is)",
                              "a mapping of params sections to override")
+
+
+def profile_path(root: Path, profile: str | None) -> Path:
+    """The overrides file of ``--profile`` (default ``smoke.yaml``), inside the project."""
+    path = (root / (profile or SMOKE_FILE)).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise ParamsError(f"--profile {profile}: must be a file inside the project ({root})")
+    return path
 
 
 def merge_overrides(params: dict, overrides: dict, only: list[str] | None = None,
@@ -114,12 +126,14 @@ def init_repo(path: Path) -> None:
 
 
 def run_smoke(root: Path, out: Path, keep: bool = False, only: list[str] | None = None,
-              all_variants: bool = False) -> int:
-    """Run the smoke pipeline; returns dvc's exit code. ``only``/``all_variants``: see
-    :func:`merge_overrides`."""
-    overrides = read_overrides(root / SMOKE_FILE)
+              all_variants: bool = False, profile: str | None = None) -> int:
+    """Run a profile's pipeline (``smoke.yaml`` by default); returns dvc's exit code.
+    ``only``/``all_variants``: see :func:`merge_overrides`."""
+    source = profile_path(root, profile)
+    overrides = read_overrides(source)
     params = merge_overrides(read_params(root / "params.yaml"), overrides, only, all_variants)
-    print(f"ganbench smoke: variants {', '.join(params.get('variants') or {})}", file=sys.stderr)
+    print(f"ganbench smoke: profile {source.name}, seeds {params.get('seeds')}, variants "
+          f"{', '.join(params.get('variants') or {})}", file=sys.stderr)
     work = Path(tempfile.mkdtemp(prefix="ganbench-smoke-"))
     try:
         copy_project(root, work)
@@ -127,12 +141,12 @@ def run_smoke(root: Path, out: Path, keep: bool = False, only: list[str] | None 
         try:
             load_all(work / "params.yaml")
         except ParamsError as exc:
-            raise ParamsError(f"{SMOKE_FILE} applied to params.yaml: {exc}") from None
+            raise ParamsError(f"{source.name} applied to params.yaml: {exc}") from None
         init_repo(work)
         # MLflow logs into the copy's own store: smoke runs never reach the user's runs.
         env = {k: v for k, v in os.environ.items()
                if k not in ("DVC_ROOT", "DVC_EXP_NAME", "MLFLOW_TRACKING_URI")}
-        env["MLFLOW_EXPERIMENT_NAME"] = "ganbench-smoke"
+        env["MLFLOW_EXPERIMENT_NAME"] = f"ganbench-{source.stem}"
         # stages run `python ...` through the shell: make that this interpreter
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         dvc = Path(sys.executable).with_name("dvc")

@@ -73,6 +73,7 @@ MIN_SYNC_STEPS = 25
 CHECKPOINT_SECONDS = 120.0
 GENERATOR_FILE = "generator.pt"
 GENERATOR_EMA_FILE = "generator_ema.pt"
+DISCRIMINATOR_FILE = "discriminator.pt"
 MODEL_FILE = "model.json"
 
 OnLog = Callable[[dict, int], None]
@@ -123,6 +124,13 @@ def _optimizer(cfg, params, lr: float) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
 
 
+def _layout(batch: torch.Tensor) -> torch.memory_format:
+    """The memory format of a 4-d batch (channels-last or contiguous)."""
+    if batch.dim() == 4 and batch.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 def _state_copy(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
@@ -134,9 +142,18 @@ class GanTrainer:
     """One GAN step: ``n_critic`` discriminator updates, then one generator update.
 
     ``batches`` is a list of ``n_critic`` ``(real images in [-1, 1], labels | None)``.
-    Generator noise, the fake labels of G's update (uniform over classes) and the WGAN-GP
-    interpolation weights come from ``generator`` (a ``torch.Generator`` on the device).
+    Generator noise, the fake labels of G's update (uniform over classes), the WGAN-GP
+    interpolation weights, StyleGAN's noise inputs and style mixing, and the labelled batches
+    of the semi-supervised GAN come from ``generator`` (a ``torch.Generator`` on the device).
+
+    Regularisers on top of the loss: gradient penalty (WGAN-GP), R1 (``r1_penalty``),
+    historical averaging of D and G (``historical_averaging``). The semi-supervised GAN
+    (``semi_supervised``) trains its K+1-class D on ``labeled`` (images, labels) as well.
     """
+
+    labeled: tuple[torch.Tensor, torch.Tensor] | None = None  # set by train_variant
+    step_index = 0  # the generator step being taken (``set_progress``): lazy R1
+    first_critic_step = True  # lazy R1 applies at the first critic step of a generator step
 
     def __init__(self, cfg, models: GanModels, device: torch.device,
                  generator: torch.Generator, num_classes: int):
@@ -150,6 +167,12 @@ class GanTrainer:
         self.ema = None
         if cfg.ema is not None:
             self.ema = copy.deepcopy(self.G).requires_grad_(False)
+        self.history = None
+        if cfg.historical_averaging > 0:
+            self.history = {"generator": losses.HistoricalAverage(self.G).to(device),
+                            "discriminator": losses.HistoricalAverage(self.D).to(device)}
+        if hasattr(self.G, "noise_generator"):  # StyleGAN's noise inputs: seeded, resumable
+            self.G.noise_generator = generator
         cols = ["loss_d", "loss_g", "d_real", "d_fake"]
         if self.objective == "wasserstein":
             cols.append("wasserstein")
@@ -165,28 +188,83 @@ class GanTrainer:
             return None
         return torch.randint(self.num_classes, (n,), generator=self.rng, device=self.device)
 
+    def fakes(self, n: int, labels: torch.Tensor | None) -> torch.Tensor:
+        """``n`` generated images; StyleGAN mixes two codes' styles in a share
+        ``style_mixing`` of them (Karras et al. 2019, section 3.1), at a random layer."""
+        z = self.noise(n)
+        if self.cfg.arch != "stylegan" or self.cfg.style_mixing == 0:
+            return self.G(z, labels)
+        ws = self.G.map(z, labels)
+        if self.G.training:  # the truncation trick's centre, as G's own forward keeps it
+            self.G.track_w_avg(ws)
+        mixed = self.G.map(self.noise(n), labels)
+        layers = self.G.num_ws
+        cut = torch.randint(1, layers, (n,), generator=self.rng, device=self.device)
+        keep = torch.rand(n, generator=self.rng, device=self.device) >= self.cfg.style_mixing
+        cut = torch.where(keep, torch.full_like(cut, layers), cut)
+        second = torch.arange(layers, device=self.device)[None, :] >= cut[:, None]
+        styles = torch.where(second[:, :, None], mixed[:, None, :], ws[:, None, :])
+        return self.G.synthesize(styles)
+
+    def set_progress(self, step: int, steps_per_epoch: int) -> None:
+        """The step about to be taken (0-based): lazy R1 and, for progressive growing, the
+        resolution and fade-in of G and D."""
+        self.step_index, self.first_critic_step = step, True
+        if self.cfg.arch != "progan":
+            return
+        from ganbench.models.progan import progressive_stage
+
+        level, alpha = progressive_stage(step, steps_per_epoch, self.cfg.stage_epochs,
+                                         self.cfg.fade_epochs, self.G.num_levels)
+        self.models.set_stage(level, alpha)
+        if self.ema is not None:
+            self.ema.set_stage(level, alpha)
+
+    def regularised(self, loss: torch.Tensor, name: str, module: nn.Module) -> torch.Tensor:
+        """``loss`` plus the historical-averaging penalty of ``module`` when it is on."""
+        if self.history is None:
+            return loss
+        return loss + losses.historical_average_penalty(
+            module.parameters(), self.history[name].averages(), self.cfg.historical_averaging)
+
     def discriminator_step(self, real: torch.Tensor, labels: torch.Tensor | None):
         """One D update; fakes use the real batch's labels (so WGAN-GP interpolates within
         a class). With ``reuse_fake`` the fakes keep G's graph for the generator step.
         Returns ``(loss_d, real_logits, fake_logits)`` (detached)."""
         cfg = self.cfg
         with torch.set_grad_enabled(cfg.reuse_fake), autocast(self.device):
-            fake = self.G(self.noise(real.shape[0]), labels)
+            fake = self.fakes(real.shape[0], labels)
         self.reused = (fake, labels) if cfg.reuse_fake else None
         fake = fake.detach()
         with autocast(self.device):
             real_logits = self.D(real, labels)
             fake_logits = self.D(fake.to(real.dtype), labels)
-            loss = losses.discriminator_loss(self.objective, real_logits.float(),
-                                             fake_logits.float(), cfg.label_smoothing)
+            if cfg.semi_supervised:
+                images, classes = self.labeled
+                pick = torch.randint(len(classes), (real.shape[0],), generator=self.rng,
+                                     device=self.device)
+                loss = losses.semi_supervised_loss_dis(
+                    self.D.classify(images[pick].contiguous(memory_format=_layout(real))),
+                    classes[pick], real_logits.float(), fake_logits.float())
+            else:
+                loss = losses.discriminator_loss(self.objective, real_logits.float(),
+                                                 fake_logits.float(), cfg.label_smoothing)
             if cfg.gradient_penalty > 0:
                 loss = loss + losses.gradient_penalty(self.D, real, fake.float(), labels,
                                                       weight=cfg.gradient_penalty,
                                                       generator=self.rng)
+            if cfg.r1_penalty > 0 and self.first_critic_step \
+                    and self.step_index % cfg.r1_interval == 0:  # lazy: weighted by k
+                loss = loss + cfg.r1_interval * losses.r1_penalty(self.D, real, labels,
+                                                                  gamma=cfg.r1_penalty)
+            self.first_critic_step = cfg.r1_interval == 1
+            loss = self.regularised(loss, "discriminator", self.D)
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         norm = grad_norm(self.D)
         self.opt_d.step()
+        if self.history is not None:
+            self.history["discriminator"].update(self.D)
         if cfg.weight_clip is not None:
             losses.clip_weights_(self.D, cfg.weight_clip)
         return loss.detach(), real_logits.detach().float(), fake_logits.detach().float(), norm
@@ -201,7 +279,7 @@ class GanTrainer:
                 (fake, y), self.reused = self.reused, None
             else:
                 y = self.fake_labels(n)
-                fake = self.G(self.noise(n), y)
+                fake = self.fakes(n, y)
             if self.cfg.feature_matching:
                 with torch.no_grad():
                     _, real_features = self.D(real, labels, return_features=True)
@@ -209,11 +287,14 @@ class GanTrainer:
                 loss = losses.feature_matching_loss(real_features, fake_features)
             else:
                 loss = losses.generator_loss(self.objective, self.D(fake, y).float())
+            loss = self.regularised(loss, "generator", self.G)
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self.D.requires_grad_(True)
         norm = grad_norm(self.G)
         self.opt_g.step()
+        if self.history is not None:
+            self.history["generator"].update(self.G)
         self.update_ema()
         return loss.detach(), norm
 
@@ -248,6 +329,8 @@ class GanTrainer:
         out = {"generator": self.G, "discriminator": self.D}
         if self.ema is not None:
             out["generator_ema"] = self.ema
+        for name, average in (self.history or {}).items():
+            out[f"historical_{name}"] = average
         return out
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -273,6 +356,9 @@ class VaeTrainer:
             self.ema = copy.deepcopy(self.G).requires_grad_(False)
 
     update_ema = GanTrainer.update_ema
+
+    def set_progress(self, step: int, steps_per_epoch: int) -> None:
+        """Nothing grows in a VAE."""
 
     def step(self, batches) -> tuple[torch.Tensor, torch.Tensor]:
         self.vae.train()
@@ -429,6 +515,11 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
 
     data = torch.as_tensor(images_u8).to(device)
     data_labels = torch.as_tensor(np.asarray(labels, dtype=np.int64)).to(device)
+    if cfg.semi_supervised:  # the only labels it sees (the same subset at evaluation)
+        from ganbench.semi_supervised import labeled_subset
+
+        keep = torch.as_tensor(labeled_subset(labels, num_classes, cfg.labeled_per_class, seed))
+        trainer.labeled = (uint8_to_signed(data[keep.to(device)]), data_labels[keep.to(device)])
     conditional = cfg.conditional
     batch = min(cfg.batch_size, n)
     batches_per_epoch = n // batch
@@ -489,6 +580,7 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
                 idx = perm[k * batch:(k + 1) * batch]
                 real = uint8_to_signed(data[idx]).contiguous(memory_format=layout)
                 batches.append((real, data_labels[idx] if conditional else None))
+            trainer.set_progress(step, steps_per_epoch)
             values, loss = trainer.step(batches)
             step += 1
             pending_losses.append(loss)
@@ -571,3 +663,5 @@ def write_outputs(weights_dir: Path, trainer) -> None:
     save(trainer.G, GENERATOR_FILE)
     if trainer.ema is not None:
         save(trainer.ema, GENERATOR_EMA_FILE)
+    if getattr(trainer, "labeled", None) is not None:  # the K+1 classifier, for ssl_accuracy
+        save(trainer.D, DISCRIMINATOR_FILE)

@@ -8,6 +8,9 @@ Shared interface:
   sigmoid), or ``(logits, features)`` with the per-sample penultimate features (before the
   minibatch-discrimination layer) for feature matching.
 - the vae has no discriminator; its decoder is the generator.
+- progan: G and D grow from the smallest resolution (``set_stage(level, alpha)`` on both;
+  ``GanModels.set_stage``), G always returns full-size images.
+- stylegan: the StyleGAN2 generator with the progan discriminator, fully grown.
 """
 
 from __future__ import annotations
@@ -38,6 +41,11 @@ class GanModels:
                 module.to(*args, **kwargs)
         return self
 
+    def set_stage(self, level: int, alpha: float) -> None:
+        """Progressive growing: the resolution level and fade-in of G and D (progan only)."""
+        for module in (self.generator, self.discriminator):
+            module.set_stage(level, alpha)
+
     def trainable(self) -> dict[str, nn.Module]:
         """The modules that own optimisers and checkpoint entries."""
         if self.vae is not None:
@@ -62,11 +70,24 @@ def build_models(cfg, image_shape: tuple[int, int, int], num_classes: int) -> Ga
             MLPGenerator(cfg.z_dim, image_shape, cfg.width, classes),
             MLPDiscriminator(image_shape, cfg.width, classes, cfg.minibatch_discrimination))
     if cfg.arch == "dcgan":
-        norm = "layer" if cfg.gradient_penalty > 0 else "batch"
+        norm = cfg.normalization_d or ("layer" if cfg.gradient_penalty > 0 else "batch")
         return GanModels(
-            DCGANGenerator(cfg.z_dim, image_shape, cfg.width, classes),
+            DCGANGenerator(cfg.z_dim, image_shape, cfg.width, classes,
+                           cfg.normalization_g or "batch"),
             DCGANDiscriminator(image_shape, cfg.width, classes, norm,
-                               cfg.minibatch_discrimination))
+                               cfg.minibatch_discrimination,
+                               int(num_classes) if cfg.semi_supervised else 0))
+    if cfg.arch in ("progan", "stylegan"):
+        from ganbench.models.progan import ProGANDiscriminator, ProGANGenerator
+
+        spectral = cfg.normalization_d == "spectral"
+        if cfg.arch == "progan":
+            return GanModels(ProGANGenerator(cfg.z_dim, image_shape, cfg.width, classes),
+                             ProGANDiscriminator(image_shape, cfg.width, classes, spectral))
+        from ganbench.models.stylegan import StyleGANGenerator
+
+        return GanModels(StyleGANGenerator(cfg.z_dim, image_shape, cfg.width, classes),
+                         ProGANDiscriminator(image_shape, cfg.width, classes, spectral))
     if cfg.arch == "vae":
         vae = VAE(cfg.z_dim, image_shape, cfg.width, classes)
         return GanModels(vae.decoder, None, vae)

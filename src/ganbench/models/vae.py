@@ -25,7 +25,7 @@ class VAEDecoder(nn.Module):
         super().__init__()
         self.z_dim, self.image_shape = z_dim, tuple(image_shape)
         self.labels = LabelEmbedding(num_classes)
-        self.decoder = ConvDecoder(z_dim + self.labels.dim, image_shape, width, batchnorm=False)
+        self.decoder = ConvDecoder(z_dim + self.labels.dim, image_shape, width, norm="none")
 
     def preactivation(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """``a`` with image ``tanh(a)``; Bernoulli logits of the [0, 1] pixels are ``2a``."""

@@ -51,6 +51,7 @@ class VariantInputs:
     grid_png: bytes | None = None
     interpolation_png: bytes | None = None
     class_sweep_png: bytes | None = None   # conditional variants: fixed z, every class
+    style_mixing_png: bytes | None = None  # stylegan variants
     missing: list[str] = field(default_factory=list)  # optional files that were not there
 
     @property
@@ -154,6 +155,8 @@ def load_variant(root: Path, name: str, settings: Mapping, aggregate: VariantAgg
     if aggregate.conditional and not sweep.is_file():
         item.missing.append(str(sweep.relative_to(root)))
     item.class_sweep_png = sweep.read_bytes() if sweep.is_file() else None
+    mixing = samples / "style_mixing.png"
+    item.style_mixing_png = mixing.read_bytes() if mixing.is_file() else None
     item.train_log = read_train_log(train_log) if train_log.is_file() else None
     return item
 

@@ -200,6 +200,10 @@ def variant_card(v: VariantInputs, row: Row, table: Table, anchor: str, figures:
     sweep = (image(v.class_sweep_png, f"class sweep of {v.name}",
                    "Class sweep: each row one fixed code, each column one class", "strip")
              if v.class_sweep_png else "")
+    sweep += (image(v.style_mixing_png, f"style mixing of {v.name}",
+                    "Style mixing: coarse styles from each row's source (left), fine styles "
+                    "from each column's source (top)", "strip")
+              if v.style_mixing_png else "")
     curves = figures.curves.get(v.name)
     curves_html = figure(curves, f"Training curves of seed {e(v.seed)} against the step "
                          "(faint: raw, solid: moving average)", "curves") if curves else ""

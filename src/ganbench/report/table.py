@@ -13,8 +13,8 @@ from typing import Any
 from ganbench import __version__, stats
 from ganbench.aggregate import ranking_sentences
 from ganbench.report.collect import REPRESENTATIVE_RULE, ReportInputs
-from ganbench.results import (BACKBONE_METRICS, MODE_METRICS, VARIANT_METRICS, direction,
-                              fmt, metric, number)
+from ganbench.results import (BACKBONE_METRICS, MODE_METRICS, SSL_METRICS, VARIANT_METRICS,
+                              direction, fmt, metric, number)
 
 SUMMARY_METRICS = ("fid", "kid_mean", "is_mean", "precision", "recall")
 ARROWS = {-1: "↓", 1: "↑", 0: ""}
@@ -75,7 +75,7 @@ class Table:
     legend: list[str] = field(default_factory=list)   # unnumbered
 
 
-VARIANT_GROUPS = ("TSTR", "modes")
+VARIANT_GROUPS = ("TSTR", "modes", "semi-supervised")
 
 
 def _column(key: str) -> Column:
@@ -83,7 +83,8 @@ def _column(key: str) -> Column:
         return Column(key, "TSTR", "TRTR", 0)
     m = metric(key)
     group = key.rsplit(".", 1)[0] if m.per_backbone else \
-        ("modes" if key in MODE_METRICS else "TSTR")
+        ("modes" if key in MODE_METRICS else
+         "semi-supervised" if key in SSL_METRICS else "TSTR")
     return Column(key, group, m.label, m.direction)
 
 
@@ -96,8 +97,10 @@ def columns_for(inputs: ReportInputs) -> list[Column]:
     primary = _column(inputs.primary_metric)
     if primary.key not in {c.key for c in cols} and primary.key not in VARIANT_METRICS:
         cols.append(primary)
+    semi = [k for k in SSL_METRICS
+            if any(v.aggregate.metrics.get(k) for v in inputs.variants)]
     return cols + [_column(k) for k in ("tstr_accuracy", "trtr_accuracy", "tstr_ratio",
-                                        *MODE_METRICS)]
+                                        *MODE_METRICS, *semi)]
 
 
 def interval_text(summary, key: str) -> str | None:
@@ -116,6 +119,8 @@ def _reason(inputs: ReportInputs, variant, key: str) -> str | None:
         return prov.get("tstr_reason")
     if key in MODE_METRICS:
         return "evaluated before the mode diagnostics existed: rerun its evaluate stage"
+    if key in SSL_METRICS:
+        return "not a semi_supervised variant"
     backbone, _, name = key.rpartition(".")
     entry = (prov.get("backbones") or {}).get(backbone)
     if entry is None:
