@@ -22,13 +22,18 @@ def main() -> None:
             f"run `dvc repro evaluate@{paths.chain_name(variant, seed)}` (it writes this file)")
             for seed in seeds}
         aggregates[variant] = aggregate_variant(variant, seeds, results)
-    comparisons = compare(aggregates, report.primary_metric)
+    comparisons = compare(aggregates, report.primary_metric, report.translation_metric)
     write_json(paths.AGGREGATE_FILE, aggregate_document(aggregates), sort_keys=False)
     write_json(paths.COMPARISONS_FILE, comparisons, sort_keys=False)
     counts = {v: len(seeds) for v in aggregates}
-    for line in ranking_sentences(comparisons["metrics"].get(report.primary_metric),
-                                  report.primary_metric, counts):
-        print(line)
+    if any(agg.task == "generate" for agg in aggregates.values()):
+        for line in ranking_sentences(comparisons["metrics"].get(report.primary_metric),
+                                      report.primary_metric, counts):
+            print(line)
+    for task, group in comparisons["tasks"].items():
+        for line in ranking_sentences(group["metrics"].get(report.translation_metric),
+                                      report.translation_metric, counts):
+            print(f"{task}: {line}")
 
 
 if __name__ == "__main__":

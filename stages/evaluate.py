@@ -24,6 +24,16 @@ def main() -> None:
     inputs = load_variant_inputs(chain, paths.samples_dir(variant, seed), weights)
     prepared = load_prepared(paths.PREPARED_DIR)
     device = pick_device(eval_params.device)
+    if cfg.is_translation:  # scored against its targets, no latent draws
+        from ganbench.translation import evaluate_translation, read_translations
+
+        translations = read_translations(paths.samples_dir(variant, seed), len(inputs.images),
+                                         bool(inputs.samples.get("paired")), chain)
+        result = evaluate_translation(variant, eval_params, inputs, translations, prepared,
+                                      paths.REFERENCE_DIR, paths.JUDGE_DIR, device)
+        write_metrics(result, paths.seed_metrics(variant, seed))
+        print(summary_line(result, f"evaluate@{chain}"))
+        return
     draws = []
     if eval_params.noise_draws > 1:  # further latent draws: the evaluation noise
         from ganbench.sampling import generate, load_generator

@@ -29,6 +29,9 @@ def main() -> None:
     device = pick_device(cfg.device)
     generator, info = load_generator(paths.weights_dir(variant, seed), device,
                                      truncation_psi=params.truncation_psi)
+    if cfg.is_translation:
+        translate_test_split(variant, seed, cfg, generator, info, device)
+        return
     images, labels = generate(generator, info, params.n_samples, params.seed, device)
     stored = labels if labels is not None else np.full(len(images), -1, np.int64)
     with atomic_dir(paths.samples_dir(variant, seed)) as out:
@@ -51,6 +54,23 @@ def main() -> None:
     print(f"sample@{paths.chain_name(variant, seed)}: {len(images)} images "
           f"({'EMA' if info['ema_used'] else 'raw'} weights, status {info['status']}) -> "
           f"{paths.samples_dir(variant, seed)}")
+
+
+def translate_test_split(variant: str, seed: int, cfg, generator, info: dict, device) -> None:
+    """A translator's sample stage: its task's test sources, translated
+    (``ganbench.translation``)."""
+    from ganbench.data.prepared import load_prepared
+    from ganbench.data.tasks import load_task
+    from ganbench.translation import write_translations
+
+    task = load_task(cfg.task, load_prepared(paths.PREPARED_DIR), paths.TASKS_DIR)
+    with atomic_dir(paths.samples_dir(variant, seed)) as out:
+        record = write_translations(generator, info, task, out, device)
+        write_json(out / "samples.json", {"variant": variant, "train_seed": seed, **record,
+                                          "status": info["status"],
+                                          "diverged_step": info["diverged_step"]})
+    print(f"sample@{paths.chain_name(variant, seed)}: {record['n']} test images translated "
+          f"({cfg.task}, status {info['status']}) -> {paths.samples_dir(variant, seed)}")
 
 
 if __name__ == "__main__":

@@ -51,8 +51,10 @@ def seed_entry(name: str, seed: int | None = 0, *, fid: float = 12.3,
                conditional: bool = False, status: str = "ok", diverged_step: int | None = None,
                tstr: float | None = 0.912, arch: str = "dcgan", loss: str = "nonsaturating",
                inception: bool = False, noise: float | None = 0.1, modes: int | None = 10,
-               mode_kl: float = 0.02, ssl: float | None = None, **metric) -> dict:
-    """One chain's ``reports/metrics/<v>/seed<s>.json``; ``metric`` overrides judge values."""
+               mode_kl: float = 0.02, ssl: float | None = None, task: str = "generate",
+               translation: dict | None = None, **metric) -> dict:
+    """One chain's ``reports/metrics/<v>/seed<s>.json``; ``metric`` overrides judge values;
+    ``translation``: a translator's scores (``TranslationResult`` fields)."""
     backbones = {"judge": backbone_entry("judge", fid, **metric)}
     if inception:
         backbones["inception"] = backbone_entry("inception", fid * 3.1, kid=0.03,
@@ -69,7 +71,14 @@ def seed_entry(name: str, seed: int | None = 0, *, fid: float = 12.3,
         "eval_noise": None,
         "modes": None,
         "ssl": None,
+        "task": task,
+        "translation": None,
     }
+    if translation is not None:
+        entry.update(tstr_reason="translation variant", eval_noise=None, modes=None)
+        entry["translation"] = {"task": task, "n": 1000, "classifier": JUDGE["version"],
+                                "ssim_window": 11, "psnr_cap": 77.1, **translation}
+        return entry
     if ssl is not None:  # a semi_supervised variant: D's accuracy, baseline 0.7
         entry["ssl"] = {"accuracy": ssl, "baseline_accuracy": 0.7, "gain": ssl - 0.7,
                         "n_labeled": 100, "n_test": 1000, "baseline": "judge architecture"}
@@ -105,6 +114,9 @@ def seeded_entries(name: str, seeds=SEEDS, rel: float = 0.05, **kwargs) -> dict[
                                                    "recall", "density", "coverage", "tstr",
                                                    "mode_kl", "ssl")
                   else v for k, v in kwargs.items()}
+        if kwargs.get("translation"):
+            values["translation"] = {k: spread(v, offset, rel) if isinstance(v, float) else v
+                                     for k, v in kwargs["translation"].items()}
         if kwargs.get("status") == "diverged" and seed != seeds[-1]:
             values["status"], values["diverged_step"] = "ok", None
         out[seed] = seed_entry(name, seed, **values)
@@ -133,6 +145,25 @@ DEFAULT = {
                   n_critic=5, lr_g=5e-5, lr_d=5e-5),
              dict(fid=85.0, loss="wasserstein", status="diverged", diverged_step=60, kid=0.09,
                   is_mean=3.1, precision=0.2, recall=0.1)),
+}
+
+
+# Three translators beside two generators: pix2pix and the L1 U-Net on one paired task
+# (pix2pix clearly ahead on FID), CycleGAN alone on the unpaired one.
+PAIRED = {"class_preservation": 0.95, "l1": 0.04, "psnr": 20.0, "ssim": 0.88,
+          "cycle_l1": None, "paired": True}
+TRANSLATORS = {
+    "dcgan": DEFAULT["dcgan"], "cgan": DEFAULT["cgan"],
+    "p2p": (dict(preset="pix2pix"), dict(fid=8.0, task="edges2image", arch="unet",
+                                         translation=PAIRED, modes=None, noise=None)),
+    "l1u": (dict(preset="l1_unet"), dict(fid=20.0, task="edges2image", arch="unet", loss="l1",
+                                         translation={**PAIRED, "l1": 0.039}, modes=None,
+                                         noise=None)),
+    "cyc": (dict(preset="cyclegan"), dict(fid=30.0, task="digits2mnist", arch="resnet",
+                                          loss="least_squares", modes=None, noise=None,
+                                          translation={"class_preservation": 0.7, "l1": None,
+                                                       "psnr": None, "ssim": None,
+                                                       "cycle_l1": 0.08, "paired": False})),
 }
 
 
@@ -185,8 +216,14 @@ def write_train_log(path: Path, *, arch: str, loss: str, steps: int = 120, seed:
 def write_chain(root: Path, name: str, seed: int, entry: dict, settings: dict,
                 index: int) -> None:
     write_json(root / paths.seed_metrics(name, seed), entry)
-    write_png(root / paths.samples_dir(name, seed) / "grid.png", index * 10 + seed, (10, 10))
-    write_png(root / paths.samples_dir(name, seed) / "interpolation.png", index + 100, (1, 10))
+    if entry.get("translation"):
+        write_png(root / paths.samples_dir(name, seed) / "triplets.png", index * 10 + seed,
+                  (5, 6))
+    else:
+        write_png(root / paths.samples_dir(name, seed) / "grid.png", index * 10 + seed,
+                  (10, 10))
+        write_png(root / paths.samples_dir(name, seed) / "interpolation.png", index + 100,
+                  (1, 10))
     write_train_log(root / paths.train_log(name, seed), arch=entry["arch"], loss=entry["loss"],
                     seed=seed, diverged_step=entry["diverged_step"])
     write_json(root / paths.weights_dir(name, seed) / "model.json",
@@ -223,7 +260,7 @@ def write_project(root: Path, variants: dict | None = None, *, stale: bool = Tru
         write_json(root / paths.seed_metrics("old_variant", 0), seed_entry("old_variant"))
     aggregates = {name: aggregate_variant(name, list(seeds), r) for name, r in results.items()}
     write_json(root / paths.AGGREGATE_FILE, aggregate_document(aggregates))
-    write_json(root / paths.COMPARISONS_FILE, compare(aggregates, primary_metric))
+    write_json(root / paths.COMPARISONS_FILE, compare(aggregates, primary_metric, "judge.fid"))
     write_json(root / paths.JUDGE_REPORT, JUDGE)
     floor = seed_entry("real", None, fid=0.85, kid=0.0002, kid_std=0.0004, is_mean=9.6,
                        precision=0.8, recall=0.79, inception=inception, noise=None)

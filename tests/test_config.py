@@ -64,7 +64,7 @@ def test_unknown_section_suggests_nearest(tmp_path):
     ({"conditional": "yes"}, r"variants.t.conditional = 'yes': must be true or false"),
     ({"betas": [0.5]}, r"variants.t.betas = \[0.5\]: must be a pair of numbers"),
     ({"betas": [0.5, 1.0]}, r"variants.t.betas\[1\] = 1.0: must be a pair of numbers \[a, b\] >= 0 and < 1"),
-    ({"arch": "resnet"}, r"variants.t.arch = 'resnet' is not allowed.*mlp, dcgan, vae"),
+    ({"arch": "transformer"}, r"variants.t.arch = 'transformer' is not allowed.*mlp, dcgan, vae"),
     ({"ema": 1.0}, r"variants.t.ema = 1.0: must be a number > 0 and < 1, or null"),
     ({"label_smoothing": 0.7}, r"label_smoothing = 0.7: must be a number >= 0 and < 0.5"),
 ])

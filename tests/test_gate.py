@@ -29,7 +29,7 @@ import yaml
 from report_fixtures import SEEDS, metrics_document
 
 from ganbench import gate
-from ganbench.results import BACKBONE_METRICS, VARIANT_METRICS, direction
+from ganbench.results import BACKBONE_METRICS, TRANSLATION_METRICS, VARIANT_METRICS, direction
 
 # --------------------------------------------------------------------------- helpers
 
@@ -109,6 +109,9 @@ def doc(seeds=SEEDS, rel: float = 0.05, **entries) -> dict:
 
 BASE = dict(a=dict(fid=10.0, precision=0.7),
             b=dict(fid=20.0, conditional=True, tstr=0.9, ssl=0.9))
+TRANSLATOR = dict(fid=15.0, task="edges2image", modes=None, noise=None,
+                  translation={"class_preservation": 0.9, "l1": 0.05, "psnr": 20.0, "ssim": 0.8,
+                               "cycle_l1": 0.07, "paired": True})
 
 
 @pytest.fixture
@@ -167,6 +170,9 @@ def test_each_direction(files, tmp_path, capsys, metric):
     write, baseline = files
     base = doc(**BASE)
     variant = "b"
+    if metric in TRANSLATION_METRICS:  # a translator's scores
+        base = doc(**BASE, t=TRANSLATOR)
+        variant, baseline = "t", write(base, "base_t.json")
     sign = direction(flat(metric))
     old = base[variant]["metrics"][flat(metric)]["mean"]
     step = max(abs(old), 1.0)

@@ -417,3 +417,38 @@ def test_aggregate_stage_output_matches_the_results_format(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "stages" / "aggregate.py")], cwd=root, env=env,
                    check=True, capture_output=True)
     assert (root / paths.AGGREGATE_FILE).read_bytes() == before  # byte-identical rerun
+
+
+def test_translation_tasks_get_their_own_ranked_sections(tmp_path):
+    """Generators and translators in one project: the generators' ranking holds generators
+    only; each translation task has its own table (with its metrics), words, matrix, strip
+    figure and cards with the triplet grids."""
+    root = rf.write_project(tmp_path / "p", rf.TRANSLATORS, stale=False)
+    inputs = inputs_for(root, rf.TRANSLATORS)
+    assert [v.name for v in inputs.variants] == ["dcgan", "cgan"]
+    assert [(t.task, [v.name for v in t.variants]) for t in inputs.translations] == \
+        [("edges2image", ["p2p", "l1u"]), ("digits2mnist", ["cyc"])]
+    build_report(inputs, root / "reports")
+    summary = (root / "reports/summary.md").read_text()
+    generators, paired, unpaired = re.split(r"### Translation: \S+", summary)
+    assert "p2p" not in table_rows(generators)[0][1] and len(table_rows(generators)) == 3
+    assert "class kept" in paired and "SSIM" in paired and "cycle L1" not in paired
+    assert table_rows(paired)[0][:2] == ["1", "p2p"] and table_rows(paired)[1][:2] == ["2", "l1u"]
+    assert "p2p beats l1u on judge FID." in paired
+    assert "cycle L1" in unpaired and "SSIM" not in unpaired
+    page = (root / "reports/index.html").read_text()
+    assert page.count('class="card"') == 5 and "Input | translation | target" in page
+    assert "A→B→A" in page
+    for task in ("edges2image", "digits2mnist"):
+        assert (root / f"reports/figures/translation_{task}.svg").is_file()
+
+
+def test_a_translation_only_project_renders_without_generators(tmp_path):
+    variants = {k: v for k, v in rf.TRANSLATORS.items() if k in ("p2p", "cyc")}
+    root = rf.write_project(tmp_path / "p", variants, stale=False)
+    inputs = inputs_for(root, variants)
+    assert not inputs.variants and len(inputs.translations) == 2
+    build_report(inputs, root / "reports")
+    summary = (root / "reports/summary.md").read_text()
+    assert summary.count("### Translation:") == 2 and "Variants ranked by" not in summary
+    assert 'id="ranking"' not in (root / "reports/index.html").read_text()

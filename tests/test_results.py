@@ -19,10 +19,13 @@ def test_every_metric_has_one_direction_and_label():
     assert direction("judge.nonsense") == 0
     assert all(m.direction in (-1, 1) and m.label for m in METRICS.values())
     assert flat_names(["judge"])[:2] == ["judge.fid", "judge.kid_mean"]
-    assert flat_names(["judge"])[-7:] == ["tstr_accuracy", "tstr_ratio", "ssl_accuracy",
-                                          "ssl_baseline_accuracy", "ssl_gain", "modes_covered",
-                                          "mode_kl"]
+    assert flat_names(["judge"])[-12:] == ["tstr_accuracy", "tstr_ratio", "ssl_accuracy",
+                                           "ssl_baseline_accuracy", "ssl_gain", "modes_covered",
+                                           "mode_kl", "class_preservation", "l1", "psnr", "ssim",
+                                           "cycle_l1"]
     assert direction("modes_covered") == +1 and direction("mode_kl") == -1
+    assert [direction(m) for m in ("class_preservation", "l1", "psnr", "ssim", "cycle_l1")] \
+        == [+1, -1, +1, +1, -1]
     assert fmt(12.3456, "judge.fid") == "12.35" and fmt(None) == "—"
 
 

@@ -116,7 +116,9 @@ def test_repository_full_profile_runs_every_variant_of_the_lectures(tmp_path):
     assert full["seeds"] == default["seeds"] and full["data"] == default["data"]
     assert set(default["variants"]) < set(full["variants"])
     assert {v.arch for v in full["variants"].values()} == {"mlp", "dcgan", "vae", "progan",
-                                                            "stylegan"}
+                                                            "stylegan", "unet", "resnet"}
+    assert {v.task for v in full["variants"].values()} == {"generate", "edges2image",
+                                                            "digits2mnist"}
     assert any(v.semi_supervised for v in full["variants"].values())
     assert any(v.normalization_d == "spectral" for v in full["variants"].values())
 

@@ -122,3 +122,10 @@ def test_ranking_words_never_call_a_pair_with_a_win_indistinguishable():
     assert "a beats b on judge FID." in words
     assert "c and d are indistinguishable on judge FID at 3 seeds." in words
     assert "d beats a and b on judge FID." in words
+
+
+def test_a_variant_alone_in_its_group_is_not_called_indistinguishable():
+    from ganbench.aggregate import ranking_sentences
+    words = ranking_sentences({"ranks": {"cyc": 1}, "beats": {"cyc": []}}, "judge.fid",
+                              {"cyc": 3})
+    assert words == ["Only cyc has judge FID here: there is nothing to compare it with."]

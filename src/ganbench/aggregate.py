@@ -6,9 +6,9 @@ interval of ``ganbench.stats.mean_interval``, and the evaluation noise pooled ov
 (root mean square of the per-seed stds over latent draws). Diverged seeds stay in: their
 metrics were measured on their last finite weights, and they are counted as failures.
 
-``compare`` gives, for each metric, every pair of variants: the difference of means with its
-Welch interval, the probability of improvement and a verdict, and ranks with ties
-(``ganbench.stats``). ``ranking_sentences`` says the outcome in words for summary.md.
+``compare`` gives, for each metric, every pair of variants of the same task (the generators;
+each translation task apart): the difference of means with its Welch interval, the
+probability of improvement and a verdict, and ranks with ties (``ganbench.stats``). ``ranking_sentences`` says the outcome in words for summary.md.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import math
 from itertools import combinations
 
 from ganbench import stats
-from ganbench.results import MetricSummary, SeedResult, VariantAggregate, direction, metric
+from ganbench.results import (GENERATE, MetricSummary, SeedResult, VariantAggregate, direction,
+                              metric)
 
 INTERVAL_OVER = "training seeds"
 
@@ -67,12 +68,15 @@ def aggregate_variant(variant: str, seeds: list[int],
         "diverged_steps": {str(s): r.diverged_step for s, r in zip(seeds, ordered)
                            if r.diverged_step is not None},
     }
+    if first.translation is not None:
+        provenance["translation"] = {k: getattr(first.translation, k) for k in (
+            "task", "paired", "n", "classifier", "ssim_window", "psnr_cap")}
     return VariantAggregate(
         variant=variant, conditional=first.conditional, arch=first.arch, loss=first.loss,
         seeds=list(seeds), statuses=statuses, failures=failures,
         failure_rate=failures / len(seeds),
         interval={"level": stats.LEVEL, "method": method, "over": INTERVAL_OVER},
-        metrics=metrics, provenance=provenance)
+        metrics=metrics, provenance=provenance, task=first.task)
 
 
 def compare_metric(aggregates: dict[str, VariantAggregate], name: str) -> dict | None:
@@ -102,17 +106,31 @@ def compare_metric(aggregates: dict[str, VariantAggregate], name: str) -> dict |
             "pairs": pairs}
 
 
-def compare(aggregates: dict[str, VariantAggregate], primary: str) -> dict:
-    """``reports/comparisons.json``: the primary metric first, then every metric with a
-    direction that any variant has."""
+def compare_group(aggregates: dict[str, VariantAggregate], primary: str) -> dict:
+    """The comparisons of one group of variants: the primary metric first, then every metric
+    with a direction that any of them has, each with its pairs and ranks."""
     names = [primary]
     for agg in aggregates.values():
         names += [k for k in agg.metrics if k not in names and direction(k)]
     compared = {name: compare_metric(aggregates, name) for name in names}
-    return {"level": stats.LEVEL, "method": stats.WELCH_METHOD,
-            "multiple_comparisons": "not corrected",
-            "primary": primary,
-            "metrics": {k: v for k, v in compared.items() if v is not None}}
+    return {"primary": primary, "metrics": {k: v for k, v in compared.items() if v is not None}}
+
+
+def compare(aggregates: dict[str, VariantAggregate], primary: str,
+            translation_primary: str | None = None) -> dict:
+    """``reports/comparisons.json``. Variants are compared only with variants of their own
+    task: the generators (``metrics``, ranked by ``primary``), and each translation task
+    apart (``tasks.<task>``, ranked by ``translation_primary``): a translation is not a
+    sample from noise, and two tasks have different targets."""
+    groups: dict[str, dict[str, VariantAggregate]] = {}
+    for name, agg in aggregates.items():
+        groups.setdefault(agg.task, {})[name] = agg
+    out = {"level": stats.LEVEL, "method": stats.WELCH_METHOD,
+           "multiple_comparisons": "not corrected",
+           **compare_group(groups.pop(GENERATE, {}), primary)}
+    out["tasks"] = {task: compare_group(members, translation_primary or primary)
+                    for task, members in groups.items()}
+    return out
 
 
 def _and(names: list[str]) -> str:
@@ -127,6 +145,9 @@ def ranking_sentences(comparison: dict | None, name: str, seeds: dict[str, int])
     at = f"{counts[0]} seeds" if len(counts) == 1 else f"{counts[0]}-{counts[-1]} seeds"
     if comparison is None:
         return [f"No ranking on {label}: fewer than two variants have it."]
+    if len(comparison["ranks"]) < 2:
+        only = next(iter(comparison["ranks"]), "one variant")
+        return [f"Only {only} has {label} here: there is nothing to compare it with."]
     if min(seeds.values()) < 2:
         return [f"No variant can be told apart on {label}: with a single seed there is no "
                 "measure of seed noise, so no claim is made (add seeds)."]

@@ -40,8 +40,8 @@ from ganbench.metrics import (fid_features_to_statistics, frechet_distance,
                               inception_score_from_logits, kid, prdc, tstr)
 from ganbench.metrics.modes import class_histogram, mode_kl, modes_covered
 from ganbench.paths import JUDGE_DIR, REFERENCE_DIR
-from ganbench.results import (BACKBONE_METRICS, BackboneResult, EvalNoise, ModesResult,
-                              SeedResult, TstrResult)
+from ganbench.results import (BACKBONE_METRICS, TRANSLATION_METRICS, BackboneResult, EvalNoise,
+                              ModesResult, SeedResult, TstrResult)
 
 log = logging.getLogger(__name__)
 
@@ -227,13 +227,12 @@ def score_backbone(backbone: Backbone, generated: BackboneOutput, ref: Reference
         prdc_k=eval_params.prdc_k)
 
 
-def mode_diagnostics(images: np.ndarray, prepared, eval_params: EvalParams,
-                     judge_dir: str | Path, device: torch.device,
-                     judge: Backbone | None = None,
-                     judge_output: BackboneOutput | None = None) -> ModesResult:
-    """``modes_covered`` and ``mode_kl`` of uint8 ``images``: the judge's arg-max classes
-    against the labels of the real test split. ``judge``/``judge_output``: the judge backbone
-    and its output on these images when ``eval.backbones`` already computed them."""
+def judge_classes(images: np.ndarray, prepared, eval_params: EvalParams, judge_dir: str | Path,
+                  device: torch.device, judge: Backbone | None = None,
+                  judge_output: BackboneOutput | None = None) -> tuple[np.ndarray, str]:
+    """The judge's arg-max class of each uint8 image, and the judge's version; ``judge`` /
+    ``judge_output``: the judge backbone and its output on these images when
+    ``eval.backbones`` already computed them."""
     if judge is None or judge_output is None:
         judge = get_backbone("judge", judge_dir=Path(judge_dir), eval_params=eval_params,
                              device=device)
@@ -242,7 +241,19 @@ def mode_diagnostics(images: np.ndarray, prepared, eval_params: EvalParams,
     if judge_output.logits.shape[1] != classes:
         raise InputError(f"the judge has {judge_output.logits.shape[1]} classes and the "
                          f"prepared data {classes}; rerun `dvc repro judge`")
-    predicted = judge_output.logits.argmax(axis=1)
+    return judge_output.logits.argmax(axis=1), judge.version
+
+
+def mode_diagnostics(images: np.ndarray, prepared, eval_params: EvalParams,
+                     judge_dir: str | Path, device: torch.device,
+                     judge: Backbone | None = None,
+                     judge_output: BackboneOutput | None = None) -> ModesResult:
+    """``modes_covered`` and ``mode_kl`` of uint8 ``images``: the judge's arg-max classes
+    against the labels of the real test split. ``judge``/``judge_output``: the judge backbone
+    and its output on these images when ``eval.backbones`` already computed them."""
+    predicted, version = judge_classes(images, prepared, eval_params, judge_dir, device,
+                                       judge, judge_output)
+    classes = int(prepared.num_classes)
     histogram = class_histogram(predicted, classes)
     reference = class_histogram(np.asarray(prepared.test_labels), classes)
     return ModesResult(
@@ -250,7 +261,7 @@ def mode_diagnostics(images: np.ndarray, prepared, eval_params: EvalParams,
         mode_kl=_finite(mode_kl(histogram, reference), "mode diagnostics", "mode_kl"),
         num_classes=classes, min_share=eval_params.mode_min_share,
         histogram=[round(float(h), 6) for h in histogram],
-        reference=[round(float(r), 6) for r in reference], classifier=judge.version)
+        reference=[round(float(r), 6) for r in reference], classifier=version)
 
 
 def _finite(value: float, where: str, name: str) -> float:
@@ -313,6 +324,38 @@ def _read_json(path: Path, rerun: str) -> dict:
     return data
 
 
+def load_references(eval_params: EvalParams, prepared, reference_dir: Path, judge_dir: Path,
+                    device: torch.device) -> tuple[dict, dict[str, Backbone],
+                                                   dict[str, Reference]]:
+    """``(reference.json, backbones, their references)``, checked to come from
+    ``prepared`` and to cover ``eval.backbones``."""
+    ref_info = _read_json(reference_dir / "reference.json", _RERUN_REFERENCE)
+    expected = prepared.meta.get("sha256", {}).get(REFERENCE_SPLIT)
+    if ref_info.get("prepared_sha256") != expected:
+        raise InputError(f"{reference_dir}: computed from other prepared data than "
+                         f"data/prepared; {_RERUN_REFERENCE}")
+    missing = [b for b in eval_params.backbones if b not in ref_info.get("backbones", [])]
+    if missing:
+        raise InputError(f"{reference_dir}: has no statistics for backbone(s) "
+                         f"{', '.join(missing)}; {_RERUN_REFERENCE}")
+    backbones = build_backbones(eval_params, judge_dir, device)
+    refs = {name: load_reference(reference_dir / f"{name}.npz") for name in backbones}
+    return ref_info, backbones, refs
+
+
+def score_images(variant: str, images: np.ndarray, backbones: dict[str, Backbone],
+                 refs: dict[str, Reference], eval_params: EvalParams
+                 ) -> tuple[dict[str, BackboneResult], dict[str, BackboneOutput]]:
+    """Every backbone's scores of uint8 ``images`` against its reference, and the backbone
+    outputs (the judge's logits serve the class-based metrics)."""
+    scores, outputs = {}, {}
+    for name, backbone in backbones.items():
+        generated = outputs[name] = extract(backbone, images, eval_params.batch_size)
+        scores[name] = score_backbone(backbone, generated, refs[name], eval_params)
+        log.info("%s %s: fid %.4g", variant, name, scores[name].fid)
+    return scores, outputs
+
+
 def evaluate_variant(variant: str, eval_params: EvalParams, judge_params: JudgeParams,
                      conditional: bool, inputs: VariantInputs, prepared,
                      reference_dir: str | Path = REFERENCE_DIR,
@@ -330,26 +373,13 @@ def evaluate_variant(variant: str, eval_params: EvalParams, judge_params: JudgeP
     """
     reference_dir, judge_dir = Path(reference_dir), Path(judge_dir)
     device = torch.device(device)
-    ref_info = _read_json(reference_dir / "reference.json", _RERUN_REFERENCE)
-    expected = prepared.meta.get("sha256", {}).get(REFERENCE_SPLIT)
-    if ref_info.get("prepared_sha256") != expected:
-        raise InputError(f"{reference_dir}: computed from other prepared data than "
-                         f"data/prepared; {_RERUN_REFERENCE}")
-    missing = [b for b in eval_params.backbones if b not in ref_info.get("backbones", [])]
-    if missing:
-        raise InputError(f"{reference_dir}: has no statistics for backbone(s) "
-                         f"{', '.join(missing)}; {_RERUN_REFERENCE}")
     labels_given = bool(len(inputs.labels)) and bool((inputs.labels >= 0).all())
     if conditional and not labels_given:
         raise InputError(f"samples of conditional variant {variant!r} carry no labels (-1); "
                          f"rerun its sample stage")
-    backbones = build_backbones(eval_params, judge_dir, device)
-    refs = {name: load_reference(reference_dir / f"{name}.npz") for name in backbones}
-    scores, outputs = {}, {}
-    for name, backbone in backbones.items():
-        generated = outputs[name] = extract(backbone, inputs.images, eval_params.batch_size)
-        scores[name] = score_backbone(backbone, generated, refs[name], eval_params)
-        log.info("%s %s: fid %.4g", variant, name, scores[name].fid)
+    ref_info, backbones, refs = load_references(eval_params, prepared, reference_dir,
+                                                judge_dir, device)
+    scores, outputs = score_images(variant, inputs.images, backbones, refs, eval_params)
     modes = mode_diagnostics(inputs.images, prepared, eval_params, judge_dir, device,
                              backbones.get("judge"), outputs.get("judge"))
     log.info("%s modes: %d of %d classes, KL %.4f", variant, modes.modes_covered,
@@ -423,6 +453,9 @@ def summary_line(result: SeedResult, stage: str) -> str:
     parts = [f"{name} fid {entry.fid:.4g}" for name, entry in result.backbones.items()]
     if result.tstr:
         parts.append(f"tstr {result.tstr.accuracy:.4f}")
+    if result.translation:
+        parts += [f"{key} {value:.4g}" for key in TRANSLATION_METRICS
+                  if (value := getattr(result.translation, key)) is not None]
     if result.eval_noise:
         primary = next(iter(result.eval_noise.std.items()), None)
         if primary:

@@ -6,9 +6,12 @@ Per (variant, seed) chain::
     models/<v>/seed<s>/weights/      train: generator.pt (+ generator_ema.pt), model.json
     models/<v>/seed<s>/train_log.tsv train: per-step losses (DVC plots)
     samples/<v>/seed<s>/             sample: samples.npz, samples.json, grid.png, interpolation.png
+                                     (a translator: samples.npz, samples.json,
+                                     translations.npz, triplets.png)
     reports/metrics/<v>/seed<s>.json evaluate: that chain's metrics
 
-Shared: ``data/prepared``, ``models/judge``, ``data/reference``; aggregated:
+Shared: ``data/prepared``, ``data/tasks`` (translation domains), ``models/judge``,
+``data/reference``; aggregated:
 ``reports/metrics.json`` (aggregate), ``reports/comparisons.json`` (pairwise), and the report.
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 PREPARED_DIR = Path("data/prepared")
+TASKS_DIR = Path("data/tasks")
 REFERENCE_DIR = Path("data/reference")
 JUDGE_DIR = Path("models/judge")
 JUDGE_REPORT = Path("reports/judge.json")

@@ -69,12 +69,25 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("mode_kl", -1, "mode KL", "{:.3f}", per_backbone=False,
            doc="KL of the samples' judge class histogram from the real test split's "
                "(Srivastava et al. 2017)"),
+    Metric("class_preservation", +1, "class kept", per_backbone=False,
+           doc="the judge's accuracy on translated test images against the source image's "
+               "label"),
+    Metric("l1", -1, "L1", "{:.4f}", per_backbone=False,
+           doc="mean absolute error to the paired target, pixels in [0, 1]"),
+    Metric("psnr", +1, "PSNR", "{:.2f}", per_backbone=False,
+           doc="peak signal-to-noise ratio to the paired target, dB, mean over images"),
+    Metric("ssim", +1, "SSIM", "{:.3f}", per_backbone=False,
+           doc="structural similarity to the paired target (Wang et al. 2004)"),
+    Metric("cycle_l1", -1, "cycle L1", "{:.4f}", per_backbone=False,
+           doc="mean absolute error of A->B->A to A (Zhu et al. 2017), pixels in [0, 1]"),
 )}
 BACKBONE_METRICS = tuple(m for m in METRICS if METRICS[m].per_backbone)
 VARIANT_METRICS = tuple(m for m in METRICS if not METRICS[m].per_backbone)
 TSTR_METRICS = ("tstr_accuracy", "tstr_ratio")
 MODE_METRICS = ("modes_covered", "mode_kl")
 SSL_METRICS = ("ssl_accuracy", "ssl_baseline_accuracy", "ssl_gain")
+TRANSLATION_METRICS = ("class_preservation", "l1", "psnr", "ssim", "cycle_l1")
+GENERATE = "generate"  # the task of a generator (``variants.<v>.task``)
 
 
 def metric(flat_name: str) -> Metric:
@@ -211,6 +224,26 @@ class SslResult:
 
 
 @dataclass
+class TranslationResult:
+    """An image-to-image translator's scores on the translated test split
+    (``ganbench.translation``): class preservation for every task, L1/PSNR/SSIM against the
+    paired target, the cycle L1 of an unpaired (CycleGAN) translator; None where a score does
+    not apply."""
+
+    task: str
+    paired: bool
+    n: int                         # translated test images
+    class_preservation: float
+    l1: float | None
+    psnr: float | None
+    ssim: float | None
+    cycle_l1: float | None
+    classifier: str                # the judge version that read the classes
+    ssim_window: int | None = None
+    psnr_cap: float | None = None  # dB given to a pixel-exact image (uint8 resolution limit)
+
+
+@dataclass
 class EvalNoise:
     """The evaluation noise of one chain: the std of each backbone metric over ``draws``
     independent latent draws (seeds ``latent_seeds``); the reported values are the first
@@ -242,6 +275,8 @@ class SeedResult:
     eval_noise: EvalNoise | None = None
     modes: ModesResult | None = None
     ssl: SslResult | None = None
+    task: str = GENERATE
+    translation: TranslationResult | None = None
 
     def flat(self) -> dict[str, float | None]:
         """``{"judge.fid": 12.3, ..., "tstr_accuracy": 0.91}`` for every metric that applies:
@@ -258,6 +293,9 @@ class SeedResult:
         if self.ssl:
             out.update(ssl_accuracy=self.ssl.accuracy,
                        ssl_baseline_accuracy=self.ssl.baseline_accuracy, ssl_gain=self.ssl.gain)
+        if self.translation:
+            for key in TRANSLATION_METRICS:
+                out[key] = number(getattr(self.translation, key))
         return out
 
     def spreads(self) -> dict[str, float | None]:
@@ -309,6 +347,9 @@ class SeedResult:
             result.modes = _build(ModesResult, result.modes, f"{where}: modes")
         if result.ssl is not None:
             result.ssl = _build(SslResult, result.ssl, f"{where}: ssl")
+        if result.translation is not None:
+            result.translation = _build(TranslationResult, result.translation,
+                                        f"{where}: translation")
         return result
 
 
@@ -347,6 +388,7 @@ class VariantAggregate:
     interval: dict                       # {"level", "method", "over"}
     metrics: dict[str, MetricSummary]
     provenance: dict = field(default_factory=dict)  # samples, reference, backbones, tstr
+    task: str = GENERATE                 # generate, or the translation task it is ranked in
 
     def values(self, flat_name: str) -> list[float]:
         """The finite per-seed values of one metric (what statistics run on)."""
@@ -418,6 +460,12 @@ def parse_comparisons(data: Any, where: str) -> dict:
     hint = "rerun `dvc repro aggregate` (it writes this file)"
     if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
         raise InputError(f"{where}: must be an object with a 'metrics' object; {hint}")
+    tasks = data.get("tasks", {})
+    if not isinstance(tasks, dict) or not all(isinstance(t, dict) for t in tasks.values()):
+        raise InputError(f"{where}: 'tasks' must map each translation task to its "
+                         f"comparisons; {hint}")
+    for task, entry in tasks.items():
+        parse_comparisons(entry, f"{where}: tasks.{task}")
     for name, entry in data["metrics"].items():
         ok = (isinstance(entry, dict) and isinstance(entry.get("ranks"), dict)
               and isinstance(entry.get("beats"), dict) and isinstance(entry.get("pairs"), list)

@@ -11,6 +11,9 @@ Shared interface:
 - progan: G and D grow from the smallest resolution (``set_stage(level, alpha)`` on both;
   ``GanModels.set_stage``), G always returns full-size images.
 - stylegan: the StyleGAN2 generator with the progan discriminator, fully grown.
+- translators (``task`` other than ``generate``; ``models/translation.py``):
+  ``generator(source) -> translated`` (U-Net or ResNet), a PatchGAN discriminator returning
+  a map of patch logits (none for ``loss: l1``); CycleGAN's pair of each.
 """
 
 from __future__ import annotations
@@ -62,6 +65,11 @@ def build_models(cfg, image_shape: tuple[int, int, int], num_classes: int) -> Ga
     image_shape = tuple(int(s) for s in image_shape)
     if len(image_shape) != 3:
         raise ValueError(f"image_shape must be (C, H, W), got {image_shape}")
+    if getattr(cfg, "is_translation", False):
+        from ganbench.config import TASKS
+        from ganbench.models.translation import build_translators
+
+        return build_translators(cfg, image_shape, paired=bool(TASKS[cfg.task].paired))
     classes = int(num_classes) if cfg.conditional else 0
     if cfg.conditional and classes < 1:
         raise ValueError("a conditional variant needs num_classes >= 1")

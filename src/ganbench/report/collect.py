@@ -24,9 +24,8 @@ from typing import Mapping
 
 from ganbench import paths
 from ganbench.errors import InputError
-from ganbench.results import (SeedResult, VariantAggregate, number, parse_aggregate,
-                              parse_comparisons,
-                              read_json_strict, read_seed_result)
+from ganbench.results import (GENERATE, SeedResult, VariantAggregate, number, parse_aggregate,
+                              parse_comparisons, read_json_strict, read_seed_result)
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,12 @@ class VariantInputs:
     interpolation_png: bytes | None = None
     class_sweep_png: bytes | None = None   # conditional variants: fixed z, every class
     style_mixing_png: bytes | None = None  # stylegan variants
+    triplets_png: bytes | None = None      # translators: input | output | target (or cycle)
     missing: list[str] = field(default_factory=list)  # optional files that were not there
+
+    @property
+    def task(self) -> str:
+        return self.aggregate.task
 
     @property
     def status(self) -> str:
@@ -74,6 +78,13 @@ class ReportInputs:
     reference: dict | None = None       # data/reference/reference.json
     data: dict = field(default_factory=dict)   # the data params (provenance)
     git: dict = field(default_factory=dict)    # tracking.git_state()
+    task: str = GENERATE                       # what this section's variants do
+    translations: list["ReportInputs"] = field(default_factory=list)  # a section per task
+
+    @property
+    def all_variants(self) -> list[VariantInputs]:
+        """The generators and every translation section's variants."""
+        return self.variants + [v for section in self.translations for v in section.variants]
 
     @property
     def backbones(self) -> list[str]:
@@ -132,8 +143,10 @@ def load_variant(root: Path, name: str, settings: Mapping, aggregate: VariantAgg
     model = root / paths.weights_dir(name, seed) / "model.json"
     samples = root / paths.samples_dir(name, seed)
     grid, strip = samples / "grid.png", samples / "interpolation.png"
+    triplets = samples / "triplets.png"
+    figures = (grid, strip) if aggregate.task == GENERATE else (triplets,)
     train_log = root / paths.train_log(name, seed)
-    for path in (model, grid, strip, train_log):
+    for path in (model, *figures, train_log):
         if not path.is_file():
             item.missing.append(str(path.relative_to(root)))
     if model.is_file():
@@ -149,6 +162,7 @@ def load_variant(root: Path, name: str, settings: Mapping, aggregate: VariantAgg
         if metrics.is_file():
             item.results[other] = read_seed_result(
                 metrics, f"rerun dvc repro evaluate@{paths.chain_name(name, other)}")
+    item.triplets_png = triplets.read_bytes() if triplets.is_file() else None
     item.grid_png = grid.read_bytes() if grid.is_file() else None
     item.interpolation_png = strip.read_bytes() if strip.is_file() else None
     sweep = samples / "class_sweep.png"
@@ -177,14 +191,28 @@ def load_inputs(root: str | Path, report, variants: Mapping[str, Mapping],
     comparisons_path = root / paths.COMPARISONS_FILE
     comparisons = parse_comparisons(read_json_strict(comparisons_path, hint),
                                     str(comparisons_path))
-    items = [load_variant(root, name, settings, aggregates[name], report.primary_metric)
-             for name, settings in variants.items()]
+    tasks: dict[str, list[VariantInputs]] = {}
+    for name, settings in variants.items():
+        task = aggregates[name].task
+        primary = report.primary_metric if task == GENERATE else report.translation_metric
+        tasks.setdefault(task, []).append(load_variant(root, name, settings, aggregates[name],
+                                                       primary))
     floor = _optional_json(root / FLOOR_FILE)
+    common = dict(judge=_optional_json(root / paths.JUDGE_REPORT),
+                  reference=_optional_json(root / REFERENCE_FILE),
+                  data=dict(data or {}), git=dict(git or {}))
+    sections = []
+    for task, members in tasks.items():
+        if task == GENERATE:
+            continue
+        group = comparisons.get("tasks", {}).get(task)
+        if group is None:
+            raise InputError(f"{comparisons_path}: has no comparisons for task {task!r}; {hint}")
+        sections.append(ReportInputs(title=f"Translation: {task}",
+                                     primary_metric=report.translation_metric,
+                                     variants=members, comparisons=group, task=task, **common))
     return ReportInputs(title=report.title, primary_metric=report.primary_metric,
-                        variants=items, comparisons=comparisons,
+                        variants=tasks.get(GENERATE, []), comparisons=comparisons,
                         floor=SeedResult.from_json(floor, str(root / FLOOR_FILE))
-                        if floor else None,
-                        judge=_optional_json(root / paths.JUDGE_REPORT),
-                        reference=_optional_json(root / REFERENCE_FILE),
-                        data=dict(data or {}), git=dict(git or {}))
+                        if floor else None, translations=sections, **common)
 

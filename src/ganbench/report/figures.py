@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import matplotlib
 import numpy as np
@@ -125,6 +125,18 @@ def metric_strips(inputs: ReportInputs, backbone: str) -> Figure:
     return fig
 
 
+def translation_strips(inputs: ReportInputs) -> Figure:
+    """One translation task: a strip per metric of its table (every seed, mean, interval)."""
+    from ganbench.report.table import columns_for
+
+    keys = [c.key for c in columns_for(inputs)]
+    fig = Figure(figsize=(min(12.0, 2.4 * len(keys) + 0.4), 2.9), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(keys)))
+    for ax, key in zip(axes, keys):
+        _strip(ax, inputs, key)
+    return fig
+
+
 def tstr_strip(inputs: ReportInputs) -> Figure:
     """TSTR accuracy per seed against TRTR (the judge trained on real data)."""
     fig = Figure(figsize=(max(4.0, 0.8 * len(inputs.variants) + 1.8), 2.9), layout="constrained")
@@ -219,23 +231,32 @@ def training_curves(variant: VariantInputs) -> Figure | None:
 class Figures:
     overview: list[Rendered]            # strip plots per backbone, TSTR
     curves: dict[str, Rendered]         # variant name -> training curves
+    translation: dict[str, Rendered] = field(default_factory=dict)  # task -> its strips
 
     def all(self) -> list[Rendered]:
-        return self.overview + list(self.curves.values())
+        return self.overview + list(self.translation.values()) + list(self.curves.values())
 
 
 def render_figures(inputs: ReportInputs) -> Figures:
     """Every figure of the report."""
     with matplotlib.rc_context(RC):
-        overview = [_save(metric_strips(inputs, b), f"metrics_{safe_stem(b)}",
-                          f"Metrics on the {b} backbone, every seed") for b in inputs.backbones]
-        overview.append(_save(tstr_strip(inputs), "tstr", "TSTR against TRTR, every seed"))
-        histograms = class_histograms(inputs)
-        if histograms is not None:
-            overview.append(_save(histograms, "modes", "Class histograms of the samples "
-                                  "(mode collapse), every seed"))
-        used, curves = {r.stem for r in overview}, {}
-        for variant in inputs.variants:
+        overview = []
+        if inputs.variants:
+            overview = [_save(metric_strips(inputs, b), f"metrics_{safe_stem(b)}",
+                              f"Metrics on the {b} backbone, every seed")
+                        for b in inputs.backbones]
+            overview.append(_save(tstr_strip(inputs), "tstr", "TSTR against TRTR, every seed"))
+            histograms = class_histograms(inputs)
+            if histograms is not None:
+                overview.append(_save(histograms, "modes", "Class histograms of the samples "
+                                      "(mode collapse), every seed"))
+        translation = {section.task: _save(translation_strips(section),
+                                           f"translation_{safe_stem(section.task)}",
+                                           f"Translation task {section.task}: every metric, "
+                                           "every seed")
+                       for section in inputs.translations}
+        used, curves = {r.stem for r in overview + list(translation.values())}, {}
+        for variant in inputs.all_variants:
             fig = training_curves(variant)
             if fig is None:
                 continue
@@ -245,4 +266,4 @@ def render_figures(inputs: ReportInputs) -> Figures:
             used.add(stem)
             curves[variant.name] = _save(fig, stem, f"Training curves of {variant.name} "
                                          f"(seed {variant.seed})")
-    return Figures(overview, curves)
+    return Figures(overview, curves, translation)

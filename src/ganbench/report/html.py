@@ -17,7 +17,8 @@ from ganbench.report.style import CSS
 from ganbench.report.summary import VERDICT_MARKS
 from ganbench.report.table import (Row, Table, build_table, pairwise_matrix, provenance,
                                    sentences, settings_matrix, show_value)
-from ganbench.results import fmt
+from ganbench.config import TASKS
+from ganbench.results import GENERATE, fmt
 
 
 def e(text) -> str:
@@ -195,6 +196,12 @@ def variant_card(v: VariantInputs, row: Row, table: Table, anchor: str, figures:
     grid = image(v.grid_png, f"sample grid of {v.name}",
                  f"Samples of training seed {e(v.seed)} (the representative seed: the median "
                  f"of {e(table.primary.key)}), latent seed {e(latent)}", "grid")
+    if v.task != GENERATE:
+        third = "target" if TASKS[v.task].paired else "A→B→A (the cycle back)"
+        grid = image(v.triplets_png, f"translations of {v.name}",
+                     f"Input | translation | {third}, the first test image of each class; "
+                     f"training seed {e(v.seed)} (the representative seed: the median of "
+                     f"{e(table.primary.key)})", "grid")
     strip = image(v.interpolation_png, f"latent interpolation of {v.name}",
                   "Latent interpolation between two fixed codes", "strip")
     sweep = (image(v.class_sweep_png, f"class sweep of {v.name}",
@@ -217,9 +224,10 @@ def variant_card(v: VariantInputs, row: Row, table: Table, anchor: str, figures:
 
 
 def settings_table(inputs: ReportInputs) -> str:
-    head = "".join(f'<th scope="col">{e(v.name)}</th>' for v in inputs.variants)
+    variants = inputs.all_variants
+    head = "".join(f'<th scope="col">{e(v.name)}</th>' for v in variants)
     rows = []
-    for key, values, differs in settings_matrix(inputs):
+    for key, values, differs in settings_matrix(variants):
         mark = '<span class="ne" title="differs between variants">≠</span> ' if differs else ""
         cells = "".join(f"<td>{e(x)}</td>" for x in values)
         rows.append(f'<tr{" class=diff" if differs else ""}><th scope="row">{mark}{e(key)}</th>'
@@ -229,23 +237,66 @@ def settings_table(inputs: ReportInputs) -> str:
             '<p class="legend">Highlighted rows (≠) differ between variants.</p>')
 
 
-def render_html(inputs: ReportInputs, figures: Figures, table: Table | None = None) -> str:
-    table = table or build_table(inputs)
-    anchors = {v.name: f"variant-{i}" for i, v in enumerate(inputs.variants, 1)}
-    by_name = {v.name: v for v in inputs.variants}
-    order = [by_name[r.name] for r in table.rows]
-    facts = provenance(inputs)
+def translation_section(section: ReportInputs, figures: Figures, anchors: dict[str, str],
+                        index: int) -> str:
+    """One translation task: its ranking, the words, the pairwise matrix, its strips and
+    its variants' cards (the same parts as the generators', ranked apart)."""
+    table = build_table(section)
+    by_name = {v.name: v for v in section.variants}
     cards = "".join(variant_card(by_name[r.name], r, table, anchors[r.name], figures)
                     for r in table.rows)
-    charts = "".join(figure(f, e(f.title), "chart") for f in figures.overview)
+    words = "".join(f"<li>{e(line)}</li>" for line in sentences(section))
+    chart = figures.translation.get(section.task)
+    chart_html = figure(chart, e(chart.title), "chart") if chart else ""
+    facts = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in provenance(section)
+                    if k in ("translations", "training seeds"))
+    return f"""<section id="translation-{index}"><h2>{e(section.title)}</h2>
+<dl>{facts}</dl>
+<h3>Ranking</h3>{ranking_table(table, anchors)}
+<h3>In words</h3><ul class="words">{words}</ul>
+<h3>Pairwise on {e(table.primary.key)}</h3>{matrix_table(section, section.primary_metric)}
+<h3>Charts</h3>{chart_html}
+<h3>Translators</h3><div class="cards">{cards}</div></section>"""
+
+
+def render_html(inputs: ReportInputs, figures: Figures, table: Table | None = None) -> str:
+    anchors = {v.name: f"variant-{i}" for i, v in enumerate(inputs.all_variants, 1)}
+    translations = "".join(translation_section(section, figures, anchors, i)
+                           for i, section in enumerate(inputs.translations, 1))
+    nav_translation = "".join(f' · <a href="#translation-{i}">{e(section.title)}</a>'
+                              for i, section in enumerate(inputs.translations, 1))
+    facts = provenance(inputs) if inputs.variants else \
+        [f for f in provenance(inputs.translations[0]) if f[0] != "translations"]
     prov = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in facts)
-    links = " · ".join(f'<a href="#{anchors[v.name]}">{e(v.name)}</a>' for v in order)
-    words = "".join(f"<li>{e(line)}</li>" for line in sentences(inputs))
-    counts = sorted(set(inputs.seed_counts.values()))
-    seeds = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
-    lede = (f"{len(inputs.variants)} variants, {seeds} training seeds each, ranked by "
-            f"<strong>{e(table.primary.key)}</strong> with 95% intervals. "
-            + e(dict(facts).get("dataset", "")) + ".")
+    generators, nav, lede = "", "", ""
+    if inputs.variants:
+        table = table or build_table(inputs)
+        by_name = {v.name: v for v in inputs.variants}
+        order = [by_name[r.name] for r in table.rows]
+        cards = "".join(variant_card(by_name[r.name], r, table, anchors[r.name], figures)
+                        for r in table.rows)
+        charts = "".join(figure(f, e(f.title), "chart") for f in figures.overview)
+        links = " · ".join(f'<a href="#{anchors[v.name]}">{e(v.name)}</a>' for v in order)
+        words = "".join(f"<li>{e(line)}</li>" for line in sentences(inputs))
+        counts = sorted(set(inputs.seed_counts.values()))
+        seeds = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+        lede = (f"{len(inputs.variants)} variants, {seeds} training seeds each, ranked by "
+                f"<strong>{e(table.primary.key)}</strong> with 95% intervals. ")
+        nav = (f'<a href="#ranking">Ranking</a> · <a href="#words">In words</a> · '
+               f'<a href="#pairwise">Pairwise</a> · <a href="#how">How to read this</a> · '
+               f'<a href="#charts">Charts</a> · Variants: {links}')
+        generators = f"""<section id="ranking"><h2>Ranking</h2>{ranking_table(table, anchors)}</section>
+<section id="words"><h2>In words</h2><ul class="words">{words}</ul></section>
+<section id="pairwise"><h2>Pairwise on {e(table.primary.key)}</h2>
+{matrix_table(inputs, inputs.primary_metric)}</section>
+<section id="how"><h2>How to read this</h2>{how_to_read(inputs, table)}</section>
+<section id="charts"><h2>Charts</h2>{charts}</section>
+<section id="variants"><h2>Variants</h2><div class="cards">{cards}</div></section>"""
+    if inputs.translations:
+        lede += (f"{sum(len(t.variants) for t in inputs.translations)} translators in "
+                 f"{len(inputs.translations)} translation task"
+                 f"{'s' if len(inputs.translations) > 1 else ''}, ranked apart. ")
+    lede += e(dict(facts).get("dataset", "")) + "."
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -254,16 +305,10 @@ def render_html(inputs: ReportInputs, figures: Figures, table: Table | None = No
 <style>{CSS}</style></head>
 <body><main>
 <header><h1>{e(inputs.title)}</h1><p class="lede">{lede}</p>
-<nav>Ranking · <a href="#words">In words</a> · <a href="#pairwise">Pairwise</a> ·
-<a href="#how">How to read this</a> · <a href="#charts">Charts</a> · Variants: {links}
- · <a href="#settings">Settings</a> · <a href="#provenance">Provenance</a></nav></header>
-<section id="ranking"><h2>Ranking</h2>{ranking_table(table, anchors)}</section>
-<section id="words"><h2>In words</h2><ul class="words">{words}</ul></section>
-<section id="pairwise"><h2>Pairwise on {e(table.primary.key)}</h2>
-{matrix_table(inputs, inputs.primary_metric)}</section>
-<section id="how"><h2>How to read this</h2>{how_to_read(inputs, table)}</section>
-<section id="charts"><h2>Charts</h2>{charts}</section>
-<section id="variants"><h2>Variants</h2><div class="cards">{cards}</div></section>
+<nav>{nav}{nav_translation} · <a href="#settings">Settings</a> ·
+<a href="#provenance">Provenance</a></nav></header>
+{generators}
+{translations}
 <section id="settings"><h2>Settings side by side</h2>{settings_table(inputs)}</section>
 <section id="provenance"><h2>Provenance</h2><dl>{prov}</dl></section>
 <footer>Generated by ganbench {e(__version__)}. This page is self-contained: it needs no network.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ganbench import stats
 from ganbench.markdown import md_escape
+from ganbench.results import GENERATE
 from ganbench.report.collect import ReportInputs
 from ganbench.report.table import (Row, Table, build_table, pairwise_matrix, provenance,
                                    sentences, superscript)
@@ -57,14 +58,16 @@ def render_matrix(inputs: ReportInputs, key: str) -> list[str]:
     return lines
 
 
-def render_summary(inputs: ReportInputs, table: Table | None = None) -> str:
+def render_section(inputs: ReportInputs, table: Table | None = None) -> list[str]:
+    """One group of variants ranked together: the generators, or one translation task."""
     table = table or build_table(inputs)
     primary = table.primary
     backbones = ", ".join(dict.fromkeys(c.group for c in table.columns if c.is_backbone))
     counts = sorted(set(inputs.seed_counts.values()))
     seeds = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
-    lines = [f"## {md_escape(inputs.title)}", "",
-             f"Variants ranked by **{md_escape(primary.key)}** "
+    what = "Variants" if inputs.task == GENERATE else \
+        f"Translators of task {md_escape(inputs.task)}"
+    lines = [f"{what} ranked by **{md_escape(primary.key)}** "
              f"({'higher' if primary.direction > 0 else 'lower'} is better) over {seeds} "
              f"training seeds: mean and 95% interval (± half-width, or [low, high]); variants "
              "that no comparison can tell apart share a rank. ↓ lower is better, ↑ higher is "
@@ -82,4 +85,15 @@ def render_summary(inputs: ReportInputs, table: Table | None = None) -> str:
                   "pairs):", ""] + matrix + [""]
     facts = " · ".join(f"{label}: {md_escape(text)}" for label, text in provenance(inputs))
     lines += [f"<sub>{facts}</sub>", ""]
+    return lines
+
+
+def render_summary(inputs: ReportInputs, table: Table | None = None) -> str:
+    """The generators' section (when there are generators), then one section per
+    translation task."""
+    lines = [f"## {md_escape(inputs.title)}", ""]
+    if inputs.variants:
+        lines += render_section(inputs, table)
+    for section in inputs.translations:
+        lines += [f"### {md_escape(section.title)}", ""] + render_section(section)
     return "\n".join(lines)

@@ -11,12 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ganbench import __version__, stats
+from ganbench.config import TASKS
 from ganbench.aggregate import ranking_sentences
 from ganbench.report.collect import REPRESENTATIVE_RULE, ReportInputs
-from ganbench.results import (BACKBONE_METRICS, MODE_METRICS, SSL_METRICS, VARIANT_METRICS,
-                              direction, fmt, metric, number)
+from ganbench.results import (BACKBONE_METRICS, GENERATE, MODE_METRICS, SSL_METRICS,
+                              TRANSLATION_METRICS, VARIANT_METRICS, direction, fmt, metric,
+                              number)
 
 SUMMARY_METRICS = ("fid", "kid_mean", "is_mean", "precision", "recall")
+TRANSLATION_BACKBONE_METRICS = ("fid", "kid_mean", "precision", "recall")
 ARROWS = {-1: "↓", 1: "↑", 0: ""}
 CHECKPOINT_RULE = ("final weights (the EMA generator when `ema` is set), fixed before any "
                    "metric is seen; never the best checkpoint on the test split")
@@ -75,7 +78,7 @@ class Table:
     legend: list[str] = field(default_factory=list)   # unnumbered
 
 
-VARIANT_GROUPS = ("TSTR", "modes", "semi-supervised")
+VARIANT_GROUPS = ("TSTR", "modes", "semi-supervised", "translation")
 
 
 def _column(key: str) -> Column:
@@ -84,14 +87,30 @@ def _column(key: str) -> Column:
     m = metric(key)
     group = key.rsplit(".", 1)[0] if m.per_backbone else \
         ("modes" if key in MODE_METRICS else
-         "semi-supervised" if key in SSL_METRICS else "TSTR")
+         "semi-supervised" if key in SSL_METRICS else
+         "translation" if key in TRANSLATION_METRICS else "TSTR")
     return Column(key, group, m.label, m.direction)
+
+
+def translation_columns(inputs: ReportInputs) -> list[Column]:
+    """A translation task's table: FID, KID, precision and recall per backbone, then the
+    translation metrics any of its variants has (L1/PSNR/SSIM for paired tasks, the cycle L1
+    for unpaired ones, class preservation for both)."""
+    cols = [_column(f"{b}.{m}") for b in inputs.backbones for m in TRANSLATION_BACKBONE_METRICS]
+    primary = _column(inputs.primary_metric)
+    if primary.key not in {c.key for c in cols} and primary.key not in VARIANT_METRICS:
+        cols.append(primary)
+    return cols + [_column(k) for k in TRANSLATION_METRICS
+                   if any((v.aggregate.metrics.get(k) or None) and v.aggregate.metrics[k].n
+                          for v in inputs.variants)]
 
 
 def columns_for(inputs: ReportInputs) -> list[Column]:
     """Per backbone: all its metrics for one backbone, the five main ones for several (so the
     table fits a laptop and a PR comment); then TSTR, TRTR and their ratio, then the
-    mode-collapse diagnostics."""
+    mode-collapse diagnostics. A translation section: ``translation_columns``."""
+    if inputs.task != GENERATE:
+        return translation_columns(inputs)
     keys = BACKBONE_METRICS if len(inputs.backbones) <= 1 else SUMMARY_METRICS
     cols = [_column(f"{b}.{m}") for b in inputs.backbones for m in keys]
     primary = _column(inputs.primary_metric)
@@ -121,6 +140,12 @@ def _reason(inputs: ReportInputs, variant, key: str) -> str | None:
         return "evaluated before the mode diagnostics existed: rerun its evaluate stage"
     if key in SSL_METRICS:
         return "not a semi_supervised variant"
+    if key in ("l1", "psnr", "ssim"):
+        return "an unpaired task has no target to compare with"
+    if key == "cycle_l1":
+        return "a paired translator has no way back (no cycle)"
+    if key == "class_preservation":
+        return "not a translation variant"
     backbone, _, name = key.rpartition(".")
     entry = (prov.get("backbones") or {}).get(backbone)
     if entry is None:
@@ -260,15 +285,15 @@ def show_value(value: Any) -> str:
     return str(value)
 
 
-def settings_matrix(inputs: ReportInputs) -> list[tuple[str, list[str], bool]]:
+def settings_matrix(variants) -> list[tuple[str, list[str], bool]]:
     """Rows (key, value per variant, differs) over the union of every variant's keys."""
     keys: list[str] = []
-    for v in inputs.variants:
+    for v in variants:
         keys += [k for k in v.settings if k not in keys]
     rows = []
     for key in keys:
         values = [show_value(v.settings[key]) if key in v.settings else "—"
-                  for v in inputs.variants]
+                  for v in variants]
         rows.append((key, values, len(set(values)) > 1))
     return rows
 
@@ -301,6 +326,11 @@ def interval_method_text(inputs: ReportInputs) -> str:
             "corrected for multiple comparisons")
 
 
+def _ssim_window(v) -> str | None:
+    side = (v.aggregate.provenance.get("translation") or {}).get("ssim_window")
+    return f"{side}x{side}" if side else None
+
+
 def provenance(inputs: ReportInputs) -> list[tuple[str, str]]:
     """(label, text) facts: dataset, seeds, intervals, checkpoints, samples, backbones, commit."""
     data, judge = inputs.data, inputs.judge or {}
@@ -322,12 +352,24 @@ def provenance(inputs: ReportInputs) -> list[tuple[str, str]]:
     facts.append(("checkpoint", CHECKPOINT_RULE))
     samples = _per_variant(inputs, lambda v: (v.aggregate.provenance.get("samples") or {})
                            .get("n"))
-    latent = _per_variant(inputs, lambda v: (v.aggregate.provenance.get("samples") or {})
-                          .get("seed"))
-    noise = _per_variant(inputs, lambda v: (v.aggregate.provenance.get("eval_noise") or {})
-                         .get("draws"))
-    facts.append(("samples", f"{samples} generated per chain (latent seed {latent}); "
-                  f"evaluation noise from {noise} latent draws per chain"))
+    if inputs.task == GENERATE:
+        latent = _per_variant(inputs, lambda v: (v.aggregate.provenance.get("samples") or {})
+                              .get("seed"))
+        noise = _per_variant(inputs, lambda v: (v.aggregate.provenance.get("eval_noise") or {})
+                             .get("draws"))
+        facts.append(("samples", f"{samples} generated per chain (latent seed {latent}); "
+                      f"evaluation noise from {noise} latent draws per chain"))
+    else:
+        paired = TASKS[inputs.task].paired
+        extra = (f"; L1, PSNR and SSIM against each source's own target (SSIM: Gaussian "
+                 f"window {_per_variant(inputs, _ssim_window)}, Wang et al. 2004)" if paired
+                 else "; cycle L1: A -> B -> A against A")
+        facts.append(("translations", f"task {inputs.task} ({'paired' if paired else 'unpaired'}"
+                      f"; source: {TASKS[inputs.task].source}; target: the prepared images): "
+                      f"the {samples} test sources translated once per chain (a translation is "
+                      "deterministic, so there are no evaluation-noise draws), scored against "
+                      "the real test split; class preservation: the judge's accuracy against "
+                      f"the source labels{extra}"))
     facts.append(("grids", f"the representative seed of each variant: {REPRESENTATIVE_RULE}"))
     backbones = []
     for b in inputs.backbones:
