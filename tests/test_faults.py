@@ -90,7 +90,7 @@ def interrupt_after_first_checkpoint(repo: Path, sig: int) -> subprocess.Complet
     while time.monotonic() < deadline and proc.poll() is None:
         found = list(checkpoint_folder(repo, "slow").glob("*/checkpoint.pt"))
         if found and (found[0].parent / "owner.pid").is_file():
-            owner = int((found[0].parent / "owner.pid").read_text())
+            owner = int((found[0].parent / "owner.pid").read_text().split()[0])  # "<pid> <host>"
             break
         time.sleep(0.01)
     assert owner is not None, "training ended before its first checkpoint"

@@ -1,10 +1,14 @@
 """Resumable training checkpoints, one per training chain (variant and seed) and fingerprint.
 
-A checkpoint lives at ``<cache_dir>/<variant>-seed<seed>/<fingerprint>/checkpoint.pt``. The fingerprint
-hashes the variant's params and the data (``ganbench.tracking.fingerprint``), so a changed
-param or changed data looks up a different folder and never resumes a stale run. Files are
-written atomically (temp file + rename): an interruption while saving leaves the previous
-checkpoint. While a process trains, ``owner.pid`` in the folder holds its pid.
+A checkpoint lives at ``<cache_dir>/<variant>-seed<seed>/<fingerprint>/checkpoint.pt``;
+``cache_dir`` is ``checkpoint_dir(root)``: ``$GANBENCH_CHECKPOINT_DIR`` when set (a folder
+that every worker of a cluster sees, so that a chain rescheduled on another machine resumes;
+``ganbench distribute`` passes it to every worker), else ``<root>/.ganbench-cache/checkpoints``.
+The fingerprint hashes the variant's params and the data (``ganbench.tracking.fingerprint``),
+so a changed param or changed data looks up a different folder and never resumes a stale
+run. Files are written atomically (temp file + rename): an interruption while saving leaves
+the previous checkpoint. While a process trains, ``owner.pid`` in the folder holds its pid and host
+(``<pid> <hostname>``; a file of older versions holds the pid alone, taken as this host's).
 
 The state holds only tensors and primitive containers (dict, list, tuple, str, int, float,
 bool, None), so it loads with ``torch.load(..., weights_only=True)``: no pickled code runs.
@@ -12,8 +16,13 @@ bool, None), so it loads with ``torch.load(..., weights_only=True)``: no pickled
 Pruning (``prune_checkpoints``, when a chain starts training): the other fingerprints of
 the same chain are removed (the variant's params or data changed, so they could resume
 only if the change were undone), and so is any checkpoint not written for
-``STALE_DAYS`` days; a folder whose ``owner.pid`` is a live process is always kept (a
-parallel ``dvc exp run --queue`` job may be training it).
+``STALE_DAYS`` days; a folder whose owner is a live process is always kept (a parallel
+``dvc exp run --queue`` job, or another worker, may be training it). A pid says something only
+on its own host: an owner on this host is alive when its pid is; an owner on another host
+(a shared checkpoint folder) cannot be asked, so it counts as alive while its folder was
+written in the last ``FOREIGN_OWNER_SILENCE`` seconds (a trainer rewrites its checkpoint every
+few minutes) and as gone after that. Resuming never depends on the owner: a rescheduled chain
+resumes from the checkpoint of a worker that died, on whatever host.
 """
 
 from __future__ import annotations
@@ -21,19 +30,39 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from ganbench.errors import describe
+from ganbench.errors import InputError, describe
 from ganbench.io import atomic_file, pid_alive
 
 CHECKPOINT_NAME = "checkpoint.pt"
 OWNER_FILE = "owner.pid"
 FORMAT_VERSION = 1
 STALE_DAYS = 14.0
+FOREIGN_OWNER_SILENCE = 3600.0  # seconds without a write after which another host's owner is gone
+CHECKPOINT_DIR_ENV = "GANBENCH_CHECKPOINT_DIR"
+
+
+def checkpoint_dir(root: str | Path, given: str | None = None,
+                   name: str = CHECKPOINT_DIR_ENV) -> Path:
+    """Where the checkpoints live: ``given`` (``name`` says where it came from in errors),
+    else ``$GANBENCH_CHECKPOINT_DIR`` (absolute; shared by the workers of a cluster), else
+    ``<root>/.ganbench-cache/checkpoints``. A relative path or a path that is not a folder is
+    an ``InputError``."""
+    text = (given or os.environ.get(CHECKPOINT_DIR_ENV, "")).strip()
+    if not text:
+        return Path(root) / ".ganbench-cache" / "checkpoints"
+    name = name if given else CHECKPOINT_DIR_ENV
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        raise InputError(f"{name}={text!r}: must be an absolute path (each stage and worker "
+                         "runs in its own folder)")
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{name}={text!r}: exists and is not a folder")
+    return path
 
 
 def checkpoint_path(cache_dir: str | Path, variant: str, fingerprint: str) -> Path:
@@ -46,6 +75,8 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path, "wb") as handle:
+        import torch  # here: checkpoint_dir serves `ganbench distribute`, which needs no torch
+
         torch.save({"format": FORMAT_VERSION, **state}, handle)
 
 
@@ -61,6 +92,8 @@ def load_checkpoint(path: str | Path, fingerprint: str | None = None
     if not path.is_file():
         return None, None
     try:
+        import torch
+
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - a corrupt cache entry must not block training
         return None, f"cannot be read ({describe(exc)})"
@@ -72,10 +105,20 @@ def load_checkpoint(path: str | Path, fingerprint: str | None = None
 
 
 def claim(path: str | Path) -> None:
-    """Record this process as the one training into ``path``'s folder."""
+    """Record this process (pid and host) as the one training into ``path``'s folder."""
     folder = Path(path).parent
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / OWNER_FILE).write_text(f"{os.getpid()}\n")
+    (folder / OWNER_FILE).write_text(f"{os.getpid()} {socket.gethostname()}\n")
+
+
+def read_owner(folder: str | Path) -> tuple[int, str | None] | None:
+    """``(pid, host)`` of the folder's ``owner.pid`` (host None in a file of older versions),
+    or None when there is no readable owner."""
+    try:
+        fields = (Path(folder) / OWNER_FILE).read_text().split()
+        return int(fields[0]), (fields[1] if len(fields) > 1 else None)
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def remove_checkpoint(path: str | Path) -> None:
@@ -90,12 +133,25 @@ def remove_checkpoint(path: str | Path) -> None:
         folder.parent.rmdir()
 
 
-def _owner_alive(folder: Path) -> bool:
-    try:
-        pid = int((folder / OWNER_FILE).read_text().strip())
-    except (OSError, ValueError):
+def _owner_alive(folder: Path, now: float) -> bool:
+    owner = read_owner(folder)
+    if owner is None:
         return False
-    return pid == os.getpid() or pid_alive(pid)
+    pid, host = owner
+    if host is None or host == socket.gethostname():
+        return pid == os.getpid() or pid_alive(pid)
+    return now - _newest_write(folder) < FOREIGN_OWNER_SILENCE  # rule: module docstring
+
+
+def _newest_write(folder: Path) -> float:
+    """The newest modification time in ``folder`` (files may vanish meanwhile: another
+    worker finishing)."""
+    times = [0.0]
+    with contextlib.suppress(OSError):
+        for entry in folder.iterdir():
+            with contextlib.suppress(OSError):
+                times.append(entry.stat().st_mtime)
+    return max(times)
 
 
 def prune_checkpoints(cache_dir: str | Path, variant: str, keep: str,
@@ -107,11 +163,10 @@ def prune_checkpoints(cache_dir: str | Path, variant: str, keep: str,
         return []
     now, removed = time.time(), []
     for folder in sorted(p for p in cache_dir.glob("*/*") if p.is_dir()):
-        if _owner_alive(folder):
+        if _owner_alive(folder, now):
             continue
         superseded = folder.parent.name == variant and folder.name != keep
-        newest = max((p.stat().st_mtime for p in folder.iterdir()), default=0.0)
-        if superseded or now - newest > stale_days * 86400:
+        if superseded or now - _newest_write(folder) > stale_days * 86400:
             shutil.rmtree(folder, ignore_errors=True)
             with contextlib.suppress(OSError):
                 folder.parent.rmdir()

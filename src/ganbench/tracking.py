@@ -141,9 +141,14 @@ def preflight(uri: str | None = None) -> str:
     return uri
 
 
-def _auth_headers() -> dict[str, str]:
+def _auth_headers(uri: str) -> dict[str, str]:
     user = os.environ.get("MLFLOW_TRACKING_USERNAME")
     password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if bool(user) != bool(password):
+        have, lack = (("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD") if user else
+                      ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_USERNAME"))
+        raise TrackingError(f"MLflow tracking server {uri}: {have} is set but {lack} is not; "
+                            "set both (basic authentication) or neither")
     if user and password:
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         return {"Authorization": f"Basic {token}"}
@@ -162,7 +167,7 @@ def _probe_http(uri: str, timeout: float) -> None:
             cafile=os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH") or None)
         if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
             context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    request = urllib.request.Request(url, headers=_auth_headers())
+    request = urllib.request.Request(url, headers=_auth_headers(uri))
     try:
         with urllib.request.urlopen(request, timeout=timeout, context=context):
             return
@@ -170,10 +175,7 @@ def _probe_http(uri: str, timeout: float) -> None:
         if exc.code == 404 and b"RESOURCE_DOES_NOT_EXIST" in exc.read():
             return  # the server answers; the experiment is created on first use
         if exc.code in (401, 403):
-            raise TrackingError(
-                f"MLflow tracking server {uri} refused the request (HTTP {exc.code}): set "
-                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or "
-                "MLFLOW_TRACKING_TOKEN) to credentials it accepts") from None
+            raise TrackingError(_refusal(uri, exc.code, name)) from None
         raise TrackingError(f"MLflow tracking server {uri} answered HTTP {exc.code} "
                             f"({exc.reason}); is this an MLflow server? "
                             f"{_what_to_do(uri)}") from None
@@ -183,6 +185,25 @@ def _probe_http(uri: str, timeout: float) -> None:
             reason = f"no answer within {timeout:g} s ({TIMEOUT_ENV} sets the limit)"
         raise TrackingError(f"MLflow tracking server {uri} is not reachable ({reason}); "
                             f"{_what_to_do(uri)}") from None
+
+
+def _refusal(uri: str, code: int, experiment: str) -> str:
+    """What a 401/403 from the server means with the credentials this process has."""
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    if code == 403:
+        who = f"user {user!r}" if user else "these credentials"
+        return (f"MLflow tracking server {uri} refused {who} access to experiment "
+                f"{experiment!r} (HTTP 403): ask the server's admin for EDIT permission on it, "
+                "or set MLFLOW_EXPERIMENT_NAME to an experiment you may use")
+    if user:
+        return (f"MLflow tracking server {uri} rejected the login of user {user!r} (HTTP 401: "
+                "wrong password or unknown user): set MLFLOW_TRACKING_PASSWORD to that user's "
+                "password on this server (MLFLOW_TRACKING_USERNAME names the user)")
+    if os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        return (f"MLflow tracking server {uri} rejected MLFLOW_TRACKING_TOKEN (HTTP 401): "
+                "set it to a token this server accepts")
+    return (f"MLflow tracking server {uri} requires a login (HTTP 401): set "
+            "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)")
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -252,7 +273,12 @@ def _configure() -> None:
             location = None
             if uri == f"sqlite:///{root / 'mlflow.db'}":  # the embedded store
                 location = (root / "mlartifacts").as_uri()
-            mlflow.create_experiment(name, artifact_location=location)
+            try:
+                mlflow.create_experiment(name, artifact_location=location)
+            except mlflow.exceptions.MlflowException as exc:
+                # a server is not locked: a stage on another worker may have just created it
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
     mlflow.set_experiment(name)
 
 
@@ -495,8 +521,9 @@ def group_variant_runs(variant: str, settings: dict, children: dict[int, tuple[s
     ``children``: seed -> (training fingerprint, metrics, tags) of each chain: its run (found
     by ``find_variant_run``, or started tagged ``restored`` when none is found, e.g. for
     outputs pulled from a DVC remote) gets the chain's metrics and tags, each metric logged
-    only when the run does not hold that value yet, and becomes the parent's child. Returns
-    the parent's id; a store that fails is a TrackingError.
+    only when the run does not hold that value yet, and becomes the parent's child; the
+    parent's tag ``seed_runs`` lists them (``<seed>:<run id>,...``). Returns the parent's id;
+    a store that fails is a TrackingError.
     """
     import mlflow
     from mlflow.entities import Metric
@@ -520,6 +547,7 @@ def group_variant_runs(variant: str, settings: dict, children: dict[int, tuple[s
                                              _flatten(settings).items()])
             client.set_terminated(parent, "FINISHED")
         now = int(time.time() * 1000)
+        linked = {}
         for seed, (child_stamp, metrics, tags) in sorted(children.items()):
             run_id = find_variant_run(variant, seed, child_stamp)
             if run_id is None:
@@ -535,9 +563,11 @@ def group_variant_runs(variant: str, settings: dict, children: dict[int, tuple[s
                 client.log_batch(run_id, metrics=fresh[start:start + 1000])
             for key, value in {**tags, "mlflow.parentRunId": parent}.items():
                 client.set_tag(run_id, key, value)
+            linked[seed] = run_id
         client.log_batch(parent, metrics=[Metric(k, float(v), now, 0)
                                           for k, v in summary.items()])
         client.set_tag(parent, "seeds", ",".join(map(str, sorted(children))))
+        client.set_tag(parent, "seed_runs", ",".join(f"{s}:{r}" for s, r in linked.items()))
         return parent
     except TrackingError:
         raise
@@ -545,6 +575,22 @@ def group_variant_runs(variant: str, settings: dict, children: dict[int, tuple[s
         uri = tracking_uri()
         raise TrackingError(f"MLflow tracking store {uri}: {describe(exc, with_type=True)}")\
             from None
+
+
+def run_links(parents: dict[str, str | None]) -> dict[str, dict]:
+    """``{variant: {"parent": run id, "seeds": {seed: run id}}}`` from the parents' ``seed_runs``
+    tags (``group_variant_runs``): what the comparison run links to."""
+    import mlflow
+
+    client = mlflow.tracking.MlflowClient()
+    links = {}
+    for variant, parent in parents.items():
+        if not parent:
+            continue
+        pairs = client.get_run(parent).data.tags.get("seed_runs", "")
+        links[variant] = {"parent": parent, "seeds": dict(
+            pair.split(":", 1) for pair in pairs.split(",") if ":" in pair)}
+    return links
 
 
 @contextlib.contextmanager
