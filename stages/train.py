@@ -24,29 +24,38 @@ def main() -> None:
 
     import mlflow
 
+    from ganbench.checkpoint import checkpoint_dir
     from ganbench.training import train_variant
     from ganbench.tracking_buffer import MetricBuffer
 
     settings = dataclasses.asdict(cfg)
     stamp = fingerprint(settings, seed, prepared.meta["sha256"])
-    cache = project_root() / ".ganbench-cache" / "checkpoints"
+    cache = checkpoint_dir(project_root())  # $GANBENCH_CHECKPOINT_DIR on a cluster
     stage = f"train@{paths.chain_name(variant, seed)}"
+    images, labels, targets = prepared.train_images, prepared.train_labels, None
+    if cfg.is_translation:  # the task's source domain, into the prepared images
+        from ganbench.data.tasks import load_task
+
+        task = load_task(cfg.task, prepared, paths.TASKS_DIR)
+        images, targets = task.train_source, task.train_target
     with start_variant_run(variant, seed, stage, stamp, settings) as log:
         log.call("data params", lambda: mlflow.log_params(
-            {"data.source": prepared.meta["source"],
-             "data.n_train": len(prepared.train_labels)}))
+            {"data.source": prepared.meta["source"], "data.n_train": len(images),
+             "task": cfg.task}))
         buffer = MetricBuffer(log)
         with atomic_dir(paths.weights_dir(variant, seed)) as weights:
-            result = train_variant(variant, cfg, prepared.train_images, prepared.train_labels,
-                                   prepared.num_classes, weights, paths.train_log(variant, seed),
-                                   cache, stamp, on_log=buffer.add, seed=seed,
-                                   on_log_points=MLFLOW_POINTS)
+            result = train_variant(variant, cfg, images, labels, prepared.num_classes, weights,
+                                   paths.train_log(variant, seed), cache, stamp,
+                                   on_log=buffer.add, seed=seed, on_log_points=MLFLOW_POINTS,
+                                   targets_u8=targets)
         buffer.flush()
         log.call("status tags", lambda: mlflow.set_tags(
             {"status": result.status, "diverged_step": str(result.diverged_step)}))
         log.call("training time", lambda: mlflow.log_metrics(
             {"train_seconds": result.seconds, "train_steps": result.steps}))
-        log.call("the sample grid", lambda: _log_grid(paths.weights_dir(variant, seed), mlflow))
+        if not cfg.is_translation:  # translators show their triplets in the sample stage
+            log.call("the sample grid",
+                     lambda: _log_grid(paths.weights_dir(variant, seed), mlflow))
     print(f"{stage}: {result.status} after {result.steps} steps in {result.seconds:.0f} s on "
           f"{result.device}")
 

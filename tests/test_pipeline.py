@@ -64,7 +64,7 @@ def set_params(repo: Path, **changes) -> None:
 def repo(tmp_path_factory) -> Path:
     path = make_repo(tmp_path_factory.mktemp("pipeline"), TINY_PARAMS)
     result = dvc(path, "repro")
-    assert stages_run(result.stdout) == {"prepare", "judge", "reference", "aggregate",
+    assert stages_run(result.stdout) == {"prepare", "tasks", "judge", "reference", "aggregate",
                                          "report"} | CHAINS
     git(path, "add", "-A")
     git(path, "commit", "-qm", "first run")

@@ -353,3 +353,15 @@ def test_on_log_points_spreads_the_tracker_rows_and_keeps_the_last(tmp_path):
     assert len(rows) == result.steps == 80  # the TSV keeps every row
     steps = [int(r[0]) for r in rows]
     assert seen == steps[::12] + [steps[-1]]  # ceil(80 / 7) = 12: every 12th, and the last
+
+
+def test_ema_ramps_up_so_a_short_run_forgets_the_initialisation():
+    """min(decay, (1 + t) / (10 + t)) (TensorFlow's ExponentialMovingAverage num_updates)."""
+    from ganbench.training import ema_decay
+
+    assert ema_decay(0.999, 0) == pytest.approx(0.1)
+    assert ema_decay(0.999, 90) == pytest.approx(0.91)
+    assert ema_decay(0.999, 1_000_000) == 0.999
+    # weight left on the initial weights after 1,250 steps: the product of the decays
+    left = math.prod(ema_decay(0.999, t) for t in range(1250))
+    assert left < 1e-6 < 0.999 ** 1250

@@ -1,4 +1,4 @@
-"""The ``ganbench`` command: check-params, params-doc, gate, smoke."""
+"""The ``ganbench`` command: check-params, params-doc, gate, smoke, push, distribute."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ def check_params(path: str, quiet: bool = False) -> int:
           f"seed {data.seed}")
     print(f"  seeds: {params['seeds']} (each variant trains once per seed)")
     for name, variant in params["variants"].items():
-        flags = [variant.arch, variant.objective] + (["conditional"] if variant.conditional else [])
+        flags = ([variant.task] if variant.is_translation else []) + \
+            [variant.arch, variant.objective] + (["conditional"] if variant.conditional else [])
         print(f"  variants.{name}: {', '.join(flags)}, {variant.epochs} epochs, "
               f"device {variant.device}")
     print(f"  eval: backbones {', '.join(params['eval'].backbones)}; "
@@ -58,6 +59,15 @@ def main(argv: list[str] | None = None) -> int:
                        help="run these variants instead of smoke.yaml's only_variants")
     which.add_argument("--all-variants", action="store_true",
                        help="run every variant of params.yaml (slower: ~25 s each on 2 cores)")
+    push = sub.add_parser("push", help="dvc push --run-cache, and the `cache: false` outputs the "
+                          "run cache needs, so other clones restore every stage (README, "
+                          "\"Scaling out\")")
+    push.add_argument("--remote", default=None, help="DVC remote (default: the default remote)")
+    push.add_argument("targets", nargs="*", help="stages or outputs (default: all)")
+    from ganbench.distribute import add_arguments as distribute_arguments
+    distribute_arguments(sub.add_parser(
+        "distribute", help="run the stale chains on a Ray cluster, then aggregate and report "
+        "here (README, \"Scaling out\")"))
 
     if argv and argv[0] == "gate":
         from ganbench import gate
@@ -77,6 +87,14 @@ def main(argv: list[str] | None = None) -> int:
         except (ParamsError, InputError) as exc:
             print(f"ganbench smoke: error: {exc}", file=sys.stderr)
             return 2
+    if args.command == "push":
+        from ganbench.share import push
+        from ganbench.tracking import project_root
+        return push(project_root(), args.remote, args.targets)
+    if args.command == "distribute":
+        from ganbench.distribute import main as distribute
+        from ganbench.tracking import project_root
+        return distribute(project_root(), args)
     parser.error(f"unknown command {args.command}")  # pragma: no cover
     return 2
 

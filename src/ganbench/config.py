@@ -20,18 +20,40 @@ from typing import Any
 import yaml
 
 from ganbench.presets import PRESET_NAMES, resolve
-from ganbench.results import BACKBONE_METRICS, SSL_METRICS, TSTR_METRICS, VARIANT_METRICS
+from ganbench.results import (BACKBONE_METRICS, SSL_METRICS, TRANSLATION_METRICS, TSTR_METRICS,
+                              VARIANT_METRICS)
 from ganbench.yaml12 import load_yaml
 
 PARAMS_FILE = "params.yaml"
 
 SOURCES = ("mnist5k", "digits", "mnist", "fashion_mnist", "cifar10", "folder")
-ARCHS = ("mlp", "dcgan", "vae", "progan", "stylegan")
+GENERATOR_ARCHS = ("mlp", "dcgan", "vae", "progan", "stylegan")
+TRANSLATION_ARCHS = ("unet", "resnet")   # image-to-image generators (pix2pix, CycleGAN)
+ARCHS = GENERATOR_ARCHS + TRANSLATION_ARCHS
 CONV_GAN_ARCHS = ("dcgan", "progan", "stylegan")
-NORMS_D = ("batch", "layer", "none", "spectral")
-NORMS_G = ("batch", "virtual_batch", "none")
+NORMS_D = ("batch", "layer", "none", "spectral", "instance")
+NORMS_G = ("batch", "virtual_batch", "none", "instance")
 GAN_LOSSES = ("minimax", "nonsaturating", "least_squares", "hinge", "wasserstein")
-LOSSES = GAN_LOSSES + ("elbo",)
+LOSSES = GAN_LOSSES + ("elbo", "l1")
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a variant does: ``generate`` from noise, or translate a source domain into the
+    prepared images (``ganbench.data.tasks`` builds the domains)."""
+
+    paired: bool | None   # None for generate
+    source: str
+
+
+TASKS: dict[str, Task] = {
+    "generate": Task(None, "latent noise"),
+    "edges2image": Task(True, "binary Sobel edge maps of the prepared images"),
+    "lowres2image": Task(True, "the prepared images averaged over 4x4 blocks"),
+    "masked2image": Task(True, "the prepared images with a grey square of half their side"),
+    "digits2mnist": Task(False, "scikit-learn's 8x8 digits at the working size"),
+}
+TRANSLATION_TASKS = tuple(t for t in TASKS if t != "generate")
 OPTIMIZERS = ("adam", "rmsprop")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 BACKBONES = ("judge", "inception")
@@ -246,12 +268,21 @@ class VariantParams:
     preset: str | None = param(None, "A named starting point (`ganbench.presets`, data in "
                                "`src/ganbench/presets.yaml`); the variant's other keys "
                                "override it.", "str", choices=PRESET_NAMES, nullable=True)
+    task: str = param("generate", "What the variant does: `generate` images from noise, or "
+                      "translate a source domain into the prepared images: `edges2image`, "
+                      "`lowres2image`, `masked2image` (paired, pix2pix) or `digits2mnist` "
+                      "(unpaired, CycleGAN); `ganbench.data.tasks`.", "str",
+                      choices=tuple(TASKS))
     arch: str = param("dcgan", "Network family: `mlp` (Goodfellow et al. 2014), `dcgan` "
                       "(Radford et al. 2015), `progan` (progressive growing, Karras et al. "
                       "2018), `stylegan` (a small StyleGAN2, Karras et al. 2020) or `vae` "
-                      "(Kingma & Welling 2014).", "str", choices=ARCHS)
-    loss: str | None = param(None, "Objective. Null picks `nonsaturating` for GANs and `elbo` "
-                             "for a vae.", "str", choices=LOSSES, nullable=True)
+                      "(Kingma & Welling 2014); for a translation task `unet` (Ronneberger "
+                      "et al. 2015, as pix2pix) or `resnet` (Johnson et al. 2016, as "
+                      "CycleGAN).", "str", choices=ARCHS)
+    loss: str | None = param(None, "Objective. Null picks `nonsaturating` for GANs and "
+                             "translators and `elbo` for a vae; `l1` trains a translator on "
+                             "the L1 distance alone (no discriminator).", "str", choices=LOSSES,
+                             nullable=True)
     conditional: bool = param(False, "Condition on class labels (Mirza & Osindero 2014).",
                               "bool")
     z_dim: int = param(64, "Latent dimension.", "int", lo=1, hi=4096)
@@ -283,12 +314,15 @@ class VariantParams:
     normalization_d: str | None = param(None, "D's normalisation: `batch`, `layer` (per "
                                         "sample), `none` or `spectral` (Miyato et al. 2018); "
                                         "null: `layer` with a gradient penalty, else `batch` "
-                                        "(dcgan, mlp has none); progan: null or `spectral`.",
+                                        "(dcgan, mlp has none); progan: null or `spectral`; "
+                                        "a translator's PatchGAN: `instance` (null), `batch`, "
+                                        "`none` or `spectral`.",
                                         "str", choices=NORMS_D, nullable=True)
     normalization_g: str | None = param(None, "G's normalisation (dcgan): `batch`, "
                                         "`virtual_batch` (a reference batch fixed at the "
                                         "start, Salimans et al. 2016) or `none`; null: "
-                                        "`batch`.", "str", choices=NORMS_G, nullable=True)
+                                        "`batch`; a translator: `instance` (null), `batch` "
+                                        "or `none`.", "str", choices=NORMS_G, nullable=True)
     r1_penalty: float = param(0.0, "R1 penalty gamma: gamma/2 E||grad_x D(x)||^2 on real "
                               "data (Mescheder et al. 2018); any loss; 0 turns it off.",
                               "float", lo=0)
@@ -311,8 +345,25 @@ class VariantParams:
                                "(alpha 0 -> 1); at most `stage_epochs`.", "float", lo=0)
     style_mixing: float = param(0.9, "stylegan: probability of style mixing regularisation "
                                 "per batch (Karras et al. 2019).", "float", lo=0, hi=1)
+    lambda_l1: float = param(100.0, "Paired translation: weight of the L1 distance to the "
+                             "target beside the adversarial loss (pix2pix's lambda, Isola et al. "
+                             "2017).", "float", lo=0)
+    lambda_cycle: float = param(10.0, "Unpaired translation: weight of the cycle-consistency "
+                                "L1 losses A->B->A and B->A->B (CycleGAN, Zhu et al. 2017).",
+                                "float", lo=0)
+    lambda_identity: float = param(0.5, "Unpaired translation: weight of the identity loss "
+                                   "||G_AB(b) - b|| + ||G_BA(a) - a||, relative to "
+                                   "`lambda_cycle` (Zhu et al. 2017, section 5.2).", "float",
+                                   lo=0)
+    pool_size: int = param(50, "Unpaired translation: images in each buffer of past fakes "
+                           "that the discriminators see (Shrivastava et al. 2017, as "
+                           "CycleGAN); 0 turns it off.", "int", lo=0, hi=10000)
+    blocks: int = param(6, "`resnet` translator: residual blocks at the bottleneck.", "int",
+                        lo=1, hi=32)
     ema: float | None = param(None, "Decay of an exponential moving average of G's weights, "
-                              "used for sampling when set (e.g. 0.999).", "float", lo=0, hi=1,
+                              "used for sampling when set (e.g. 0.999); ramped up as "
+                              "min(ema, (1 + step) / (10 + step)), so a short run's average "
+                              "forgets the initialisation.", "float", lo=0, hi=1,
                               lo_open=True, hi_open=True, nullable=True)
     reuse_fake: bool = param(False, "The generator step reuses the fakes of the last "
                              "discriminator step instead of drawing fresh noise (the DCGAN "
@@ -324,6 +375,11 @@ class VariantParams:
                                 "numbers differ from `false` by float rounding only.", "bool")
     device: str = param("auto", "`auto` (cuda, then mps, then cpu), `cpu`, `cuda` or `mps`.",
                         "str", choices=DEVICES)
+    devices: int = param(1, "Processes that train the variant together with "
+                         "DistributedDataParallel (`ganbench.distributed`): one GPU each on "
+                         "cuda (NCCL), or CPU processes (gloo); `batch_size` stays the global "
+                         "batch, split evenly between them. 1: one process.", "int", lo=1,
+                         hi=1024)
 
     @property
     def objective(self) -> str:
@@ -336,7 +392,41 @@ class VariantParams:
     def is_vae(self) -> bool:
         return self.arch == "vae"
 
+    @property
+    def is_translation(self) -> bool:
+        return self.task != "generate"
+
+    @property
+    def adversarial(self) -> bool:
+        """Whether the variant trains a discriminator."""
+        return self.objective not in ("elbo", "l1")
+
     def check(self, where):
+        if self.devices > 1:  # what the DDP path (ganbench.distributed) cannot do
+            if self.batch_size % self.devices or self.batch_size < 2 * self.devices:
+                raise ParamsError(f"{where}.batch_size = {self.batch_size}: devices = "
+                                  f"{self.devices} processes split the batch evenly, so it must "
+                                  "be a multiple of devices, at least 2 per process")
+            ddp_off = {  # key -> why DDP cannot train it
+                "task": self.is_translation and "translators are not wrapped in DDP",
+                "semi_supervised": self.semi_supervised
+                and "the K+1 class head runs outside D's DDP forward",
+                "style_mixing": self.arch == "stylegan" and self.style_mixing > 0
+                and "mixing calls G.map outside G's DDP forward; set style_mixing: 0",
+                "device": self.device == "mps" and "torch.distributed has no backend for mps"}
+            for key, why in ddp_off.items():
+                if why:
+                    raise ParamsError(f"{where}.devices = {self.devices} with {key} = "
+                                      f"{getattr(self, key)!r}: {why}; or use devices: 1")
+        if self.is_translation or self.arch in TRANSLATION_ARCHS or self.objective == "l1":
+            self._check_translation(where)
+            return
+        changed = [k for k in TRANSLATION_KEYS
+                   if getattr(self, k) != _default(VariantParams, k)]
+        if changed:
+            raise ParamsError(f"{where}: {', '.join(changed)}: only translation tasks use "
+                              f"this, and task is 'generate'; remove it or set task: "
+                              f"{' | '.join(TRANSLATION_TASKS)}")
         if self.is_vae:
             if self.objective != "elbo":
                 raise ParamsError(f"{where}.loss = {self.loss!r}: a vae is trained on the ELBO, "
@@ -375,9 +465,69 @@ class VariantParams:
                               f"(minimax, nonsaturating); loss is {self.objective!r}")
         self._check_architecture(where)
 
+    def _check_translation(self, where):
+        """A translator: a translation task, a translation generator, and only the keys that
+        pix2pix / CycleGAN / the L1 baseline use."""
+        if not self.is_translation:
+            what = (f"arch {self.arch!r} is an image-to-image generator"
+                    if self.arch in TRANSLATION_ARCHS else
+                    "loss 'l1' trains a translator on the distance to its target")
+            raise ParamsError(f"{where}: {what}; set task to one of "
+                              f"{', '.join(TRANSLATION_TASKS)}, or use a generator arch "
+                              f"({', '.join(GENERATOR_ARCHS)}) and a GAN loss")
+        if self.arch not in TRANSLATION_ARCHS:
+            raise ParamsError(f"{where}.arch = {self.arch!r}: task {self.task} needs an "
+                              f"image-to-image generator: {' or '.join(TRANSLATION_ARCHS)}")
+        if self.objective == "elbo" or self.objective == "wasserstein":
+            raise ParamsError(f"{where}.loss = {self.objective!r}: a translator trains with "
+                              "minimax, nonsaturating, least_squares or hinge (pix2pix, "
+                              "CycleGAN), or l1 alone")
+        unpaired = not TASKS[self.task].paired
+        if unpaired and self.objective == "l1":
+            raise ParamsError(f"{where}.loss = 'l1': task {self.task} is unpaired, so there is "
+                              "no target to take an L1 distance to; use an adversarial loss "
+                              "(CycleGAN: least_squares)")
+        generator_only = {
+            "conditional": self.conditional, "semi_supervised": self.semi_supervised,
+            "weight_clip": self.weight_clip is not None,
+            "gradient_penalty": self.gradient_penalty > 0,
+            "label_smoothing": self.label_smoothing > 0,
+            "feature_matching": self.feature_matching,
+            "minibatch_discrimination": self.minibatch_discrimination,
+            "historical_averaging": self.historical_averaging > 0,
+            "r1_penalty": self.r1_penalty > 0, "reuse_fake": self.reuse_fake,
+            "ema": self.ema is not None, "n_critic": self.n_critic != 1,
+        }
+        bad = [k for k, on in generator_only.items() if on]
+        if bad:
+            raise ParamsError(f"{where}: {', '.join(bad)}: only generators use this, not "
+                              f"the translation task {self.task}; remove it")
+        if self.normalization_g == "virtual_batch":
+            raise ParamsError(f"{where}.normalization_g = 'virtual_batch' applies to the "
+                              "dcgan generator; a translator uses batch, instance or none")
+        if self.normalization_d in ("layer",):
+            raise ParamsError(f"{where}.normalization_d = 'layer': the PatchGAN "
+                              "discriminator allows batch, instance, none or spectral")
+        if self.objective == "l1" and self.normalization_d is not None:
+            raise ParamsError(f"{where}.normalization_d: loss l1 trains no discriminator; "
+                              "leave it null")
+        other = ("lambda_cycle", "lambda_identity", "pool_size") if not unpaired else \
+            ("lambda_l1",)
+        changed = [k for k in other if getattr(self, k) != _default(VariantParams, k)]
+        if changed:
+            kind = "unpaired (CycleGAN)" if not unpaired else "paired (pix2pix)"
+            raise ParamsError(f"{where}: {', '.join(changed)}: only {kind} tasks use this, "
+                              f"and task {self.task} is "
+                              f"{'unpaired' if unpaired else 'paired'}")
+        if self.arch == "unet" and self.blocks != _default(VariantParams, "blocks"):
+            raise ParamsError(f"{where}.blocks applies to arch resnet, not unet")
+
     def _check_architecture(self, where):
         """What each network family supports (normalisations, the semi-supervised D)."""
         norm_d = self.normalization_d
+        if norm_d == "instance" or self.normalization_g == "instance":
+            raise ParamsError(f"{where}: instance normalisation is for the translators "
+                              "(arch unet or resnet); generators use batch, layer or none")
         if self.arch == "mlp" and norm_d not in (None, "none"):
             raise ParamsError(f"{where}.normalization_d = {norm_d!r}: the mlp discriminator has "
                               "no normalisation layers; use arch dcgan or progan")
@@ -416,6 +566,15 @@ class VariantParams:
             if self.minibatch_discrimination:
                 raise ParamsError(f"{where}.semi_supervised and minibatch_discrimination: the "
                                   "K-class head reads the plain features; use one")
+
+
+TRANSLATION_KEYS = ("lambda_l1", "lambda_cycle", "lambda_identity", "pool_size", "blocks")
+
+
+def _default(cls, name: str):
+    """The schema default of ``cls.name``."""
+    f = cls.__dataclass_fields__[name]
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
 
 
 @dataclass(frozen=True)
@@ -486,20 +645,26 @@ class EvalParams:
 class ReportParams:
     """``report``: the comparison report."""
 
-    primary_metric: str = param("judge.fid", "Ranking metric, `<backbone>.<metric>`, "
-                                "`tstr_accuracy`, `modes_covered` or `mode_kl`.", "str")
+    primary_metric: str = param("judge.fid", "Ranking metric of the generators, "
+                                "`<backbone>.<metric>`, `tstr_accuracy`, `modes_covered` or "
+                                "`mode_kl`.", "str")
+    translation_metric: str = param("judge.fid", "Ranking metric of the translators (each "
+                                    "translation task ranked apart): `<backbone>.<metric>`, "
+                                    "`class_preservation`, `l1`, `psnr`, `ssim` or "
+                                    "`cycle_l1`.", "str")
     title: str = param("ganbench comparison", "Title of summary.md and index.html.", "str")
 
     def check(self, where):
-        m = self.primary_metric
-        if m in VARIANT_METRICS:
-            return
-        backbone, _, metric = m.partition(".")
-        if backbone not in BACKBONES or metric not in BACKBONE_METRICS:
-            options = [f"{b}.{k}" for b in BACKBONES for k in BACKBONE_METRICS]
-            options += list(VARIANT_METRICS)
-            raise ParamsError(f"{where}.primary_metric = {m!r}{_nearest(m, options)}: allowed "
-                              f"values: {', '.join(options)}")
+        backbone_options = [f"{b}.{k}" for b in BACKBONES for k in BACKBONE_METRICS]
+        generator_options = backbone_options + [m for m in VARIANT_METRICS
+                                                if m not in TRANSLATION_METRICS]
+        for key, options in (("primary_metric", generator_options),
+                             ("translation_metric", backbone_options
+                              + list(TRANSLATION_METRICS))):
+            value = getattr(self, key)
+            if value not in options:
+                raise ParamsError(f"{where}.{key} = {value!r}{_nearest(value, options)}: "
+                                  f"allowed values: {', '.join(options)}")
 
 
 @dataclass(frozen=True)
@@ -520,7 +685,12 @@ class GateParams:
                               "tstr_accuracy": {"rel": 0.0, "abs": 0.03},
                               "tstr_ratio": {"rel": 0.0, "abs": 0.03},
                               "modes_covered": {"rel": 0.0, "abs": 1.0},
-                              "mode_kl": {"rel": 0.25, "abs": 0.02}},
+                              "mode_kl": {"rel": 0.25, "abs": 0.02},
+                              "class_preservation": {"rel": 0.0, "abs": 0.03},
+                              "l1": {"rel": 0.1, "abs": 0.002},
+                              "psnr": {"rel": 0.0, "abs": 0.5},
+                              "ssim": {"rel": 0.0, "abs": 0.02},
+                              "cycle_l1": {"rel": 0.15, "abs": 0.002}},
                              "Per-metric {rel, abs}; a value may be worse than the baseline by "
                              "abs + rel*|baseline| before the gate fails.", "tolerances")
 
@@ -634,6 +804,7 @@ def check_consistency(params: dict) -> None:
             raise ParamsError(f"report.primary_metric = {metric!r} needs the {backbone} backbone,"
                               f" but eval.backbones = {evaluation.backbones}: add {backbone} "
                               f"there, or rank by one of {', '.join(options)}")
+    _check_tasks(params)
     if evaluation.prdc_k >= sample.n_samples:
         raise ParamsError(f"eval.prdc_k = {evaluation.prdc_k}: the k-th nearest neighbour needs "
                           f"more than k images, and sample.n_samples = {sample.n_samples}; "
@@ -642,6 +813,42 @@ def check_consistency(params: dict) -> None:
         raise ParamsError(f"eval.is_splits = {evaluation.is_splits}: each split needs at least one"
                           f" image, and sample.n_samples = {sample.n_samples}; use eval.is_splits "
                           f"<= {sample.n_samples} (the usual value is 10)")
+
+
+UNPAIRED_TARGETS = ("mnist5k", "mnist")  # digits2mnist translates into MNIST digits
+
+
+def _check_tasks(params: dict) -> None:
+    """What the translation variants ask of the data and the report."""
+    data, report = params["data"], params["report"]
+    for name, v in params["variants"].items():
+        if v.task == "digits2mnist" and data.source not in UNPAIRED_TARGETS:
+            raise ParamsError(f"variants.{name}.task = 'digits2mnist' translates scikit-learn "
+                              f"digits into MNIST digits, and data.source is {data.source!r}; "
+                              f"use data.source {' or '.join(UNPAIRED_TARGETS)}, or a "
+                              f"paired task ({', '.join(t for t in TASKS if TASKS[t].paired)})")
+        if v.task == "lowres2image" and data.image_size % 4:
+            raise ParamsError(f"variants.{name}.task = 'lowres2image' averages 4x4 blocks, and "
+                              f"data.image_size = {data.image_size} is not a multiple of 4")
+        if v.arch == "resnet" and data.image_size % 4:
+            raise ParamsError(f"variants.{name}.arch = 'resnet' halves the image twice, and "
+                              f"data.image_size = {data.image_size} is not a multiple of 4; "
+                              "use arch unet")
+    metric = report.translation_metric
+    translators = [v for v in params["variants"].values() if v.is_translation]
+    if metric == "cycle_l1" and translators and \
+            not any(not TASKS[v.task].paired for v in translators):
+        raise ParamsError("report.translation_metric = 'cycle_l1' exists for unpaired tasks "
+                          "only, and no variant has one")
+    if metric in ("l1", "psnr", "ssim") and translators and \
+            not any(TASKS[v.task].paired for v in translators):
+        raise ParamsError(f"report.translation_metric = {metric!r} needs a paired target, and "
+                          "no variant has a paired task")
+    if "." in metric and translators:
+        backbone = metric.partition(".")[0]
+        if backbone not in params["eval"].backbones:
+            raise ParamsError(f"report.translation_metric = {metric!r} needs the {backbone} "
+                              f"backbone, but eval.backbones = {params['eval'].backbones}")
 
 
 _TEMPLATE = re.compile(r"\$\{\s*([^}]*?)\s*\}")

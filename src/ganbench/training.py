@@ -57,7 +57,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganbench import losses
+from ganbench import distributed, losses
 from ganbench.checkpoint import checkpoint_path, claim, load_checkpoint, prune_checkpoints, \
     remove_checkpoint, save_checkpoint
 from ganbench.device import autocast, pick_device
@@ -114,7 +114,17 @@ def weights_checksum(modules: list[nn.Module]) -> torch.Tensor:
     return torch.stack(sums).sum()
 
 
-def _optimizer(cfg, params, lr: float) -> torch.optim.Optimizer:
+def ema_decay(decay: float, step: int) -> float:
+    """The EMA decay after the 0-based ``step``: ``min(decay, (1 + step) / (10 + step))``, the
+    ramp-up of TensorFlow's ``ExponentialMovingAverage(num_updates=...)`` (StyleGAN2 ramps its
+    EMA up too, ``ema_rampup``). Without it the average of a short run still holds the random
+    initialisation: at decay 0.999 after 1,250 steps, 29% of its weight (measured on the
+    stylegan preset, seed 0: judge FID 538 from the EMA generator against 159 from the raw
+    one)."""
+    return min(decay, (1.0 + step) / (10.0 + step))
+
+
+def make_optimizer(cfg, params, lr: float) -> torch.optim.Optimizer:
     """Adam(lr, betas) or RMSprop(lr) (the WGAN paper's choice) for one network; the
     multi-tensor (foreach) update, one kernel per step instead of one per parameter."""
     if cfg.optimizer == "adam":
@@ -162,8 +172,8 @@ class GanTrainer:
         self.num_classes = num_classes if cfg.conditional else 0
         self.G, self.D = models.generator, models.discriminator
         self.reused: tuple[torch.Tensor, torch.Tensor | None] | None = None
-        self.opt_g = _optimizer(cfg, self.G.parameters(), cfg.lr_g)
-        self.opt_d = _optimizer(cfg, self.D.parameters(), cfg.lr_d)
+        self.opt_g = make_optimizer(cfg, self.G.parameters(), cfg.lr_g)
+        self.opt_d = make_optimizer(cfg, self.D.parameters(), cfg.lr_d)
         self.ema = None
         if cfg.ema is not None:
             self.ema = copy.deepcopy(self.G).requires_grad_(False)
@@ -173,6 +183,11 @@ class GanTrainer:
                             "discriminator": losses.HistoricalAverage(self.D).to(device)}
         if hasattr(self.G, "noise_generator"):  # StyleGAN's noise inputs: seeded, resumable
             self.G.noise_generator = generator
+        # forwards whose backward updates G or D go through these: DDP wrappers in a process
+        # group (one each, PyTorch DDP docs), G and D themselves otherwise
+        grows = cfg.arch in ("progan", "stylegan")  # progressive nets: inactive resolutions
+        self.g_net = distributed.wrap(self.G, device, find_unused=grows)  # sit out forwards
+        self.d_net = distributed.wrap(self.D, device, find_unused=grows)
         cols = ["loss_d", "loss_g", "d_real", "d_fake"]
         if self.objective == "wasserstein":
             cols.append("wasserstein")
@@ -193,7 +208,7 @@ class GanTrainer:
         ``style_mixing`` of them (Karras et al. 2019, section 3.1), at a random layer."""
         z = self.noise(n)
         if self.cfg.arch != "stylegan" or self.cfg.style_mixing == 0:
-            return self.G(z, labels)
+            return self.g_net(z, labels)
         ws = self.G.map(z, labels)
         if self.G.training:  # the truncation trick's centre, as G's own forward keeps it
             self.G.track_w_avg(ws)
@@ -237,8 +252,8 @@ class GanTrainer:
         self.reused = (fake, labels) if cfg.reuse_fake else None
         fake = fake.detach()
         with autocast(self.device):
-            real_logits = self.D(real, labels)
-            fake_logits = self.D(fake.to(real.dtype), labels)
+            real_logits = self.d_net(real, labels)
+            fake_logits = self.d_net(fake.to(real.dtype), labels)
             if cfg.semi_supervised:
                 images, classes = self.labeled
                 pick = torch.randint(len(classes), (real.shape[0],), generator=self.rng,
@@ -250,12 +265,12 @@ class GanTrainer:
                 loss = losses.discriminator_loss(self.objective, real_logits.float(),
                                                  fake_logits.float(), cfg.label_smoothing)
             if cfg.gradient_penalty > 0:
-                loss = loss + losses.gradient_penalty(self.D, real, fake.float(), labels,
+                loss = loss + losses.gradient_penalty(self.d_net, real, fake.float(), labels,
                                                       weight=cfg.gradient_penalty,
                                                       generator=self.rng)
             if cfg.r1_penalty > 0 and self.first_critic_step \
                     and self.step_index % cfg.r1_interval == 0:  # lazy: weighted by k
-                loss = loss + cfg.r1_interval * losses.r1_penalty(self.D, real, labels,
+                loss = loss + cfg.r1_interval * losses.r1_penalty(self.d_net, real, labels,
                                                                   gamma=cfg.r1_penalty)
             self.first_critic_step = cfg.r1_interval == 1
             loss = self.regularised(loss, "discriminator", self.D)
@@ -271,7 +286,8 @@ class GanTrainer:
 
     def generator_step(self, real: torch.Tensor, labels: torch.Tensor | None):
         """One G update (adversarial loss, or feature matching against ``real``), on fresh
-        fakes with uniform labels, or with ``reuse_fake`` on the last D step's fakes."""
+        fakes with uniform labels, or with ``reuse_fake`` on the last D step's fakes. D is
+        called unwrapped: its weights are frozen here, so DDP has nothing of D's to average."""
         n = real.shape[0]
         self.D.requires_grad_(False)  # G's step needs D's input gradients, not its weights'
         with autocast(self.device):
@@ -300,12 +316,13 @@ class GanTrainer:
 
     @torch.no_grad()
     def update_ema(self) -> None:
-        """``ema = decay * ema + (1 - decay) * G`` for parameters; buffers (BN stats) copied."""
+        """``ema = d * ema + (1 - d) * G`` for parameters, ``d = ema_decay(cfg.ema, step)``;
+        buffers (BN stats) copied."""
         if self.ema is None:
             return
         ema_params = list(self.ema.parameters())
         torch._foreach_lerp_(ema_params, [p.detach() for p in self.G.parameters()],
-                             1.0 - self.cfg.ema)
+                             1.0 - ema_decay(self.cfg.ema, self.step_index))
         for b_ema, b in zip(self.ema.buffers(), self.G.buffers()):
             b_ema.copy_(b)
 
@@ -344,27 +361,30 @@ class VaeTrainer:
     """One VAE step on the negative ELBO (Bernoulli likelihood on logits ``2a``)."""
 
     columns = ("loss_g", "recon", "kl")
+    step_index = 0  # the step being taken (``set_progress``): the EMA's ramp-up
 
     def __init__(self, cfg, models: GanModels, device: torch.device,
                  generator: torch.Generator, num_classes: int):
         self.cfg, self.models, self.device, self.rng = cfg, models, device, generator
         self.vae = models.vae
         self.G = models.generator
-        self.opt = _optimizer(cfg, self.vae.parameters(), cfg.lr_g)
+        self.opt = make_optimizer(cfg, self.vae.parameters(), cfg.lr_g)
         self.ema = None
         if cfg.ema is not None:
             self.ema = copy.deepcopy(self.G).requires_grad_(False)
+        self.vae_net = distributed.wrap(self.vae, device)  # the vae itself in one process
 
     update_ema = GanTrainer.update_ema
 
     def set_progress(self, step: int, steps_per_epoch: int) -> None:
-        """Nothing grows in a VAE."""
+        """Nothing grows in a VAE; the step ramps its EMA up."""
+        self.step_index = step
 
     def step(self, batches) -> tuple[torch.Tensor, torch.Tensor]:
         self.vae.train()
         real, labels = batches[0]
         with autocast(self.device):
-            a, mu, logvar = self.vae(real, labels, generator=self.rng)
+            a, mu, logvar = self.vae_net(real, labels, generator=self.rng)
             loss, recon, kl = losses.elbo_loss(2.0 * a.float(), real, mu.float(),
                                                logvar.float())
         self.opt.zero_grad(set_to_none=True)
@@ -383,7 +403,14 @@ class VaeTrainer:
         return {"vae": self.opt}
 
 
-def make_trainer(cfg, models: GanModels, device, generator, num_classes):
+def make_trainer(cfg, models: GanModels, device, generator, num_classes,
+                 image_shape: tuple[int, int, int] | None = None):
+    """The trainer of ``cfg``: a translator's (``ganbench.translation_training``), the VAE's or
+    a GAN's."""
+    if cfg.is_translation:
+        from ganbench.translation_training import make_translation_trainer
+
+        return make_translation_trainer(cfg, models, device, generator, image_shape)
     cls = VaeTrainer if cfg.is_vae else GanTrainer
     return cls(cfg, models, device, generator, num_classes)
 
@@ -468,8 +495,9 @@ def model_info(variant: str, cfg, *, seed: int, status: str, diverged_step, imag
     No wall-clock time: a DVC output must be the same bytes on every run (timings go to
     MLflow)."""
     params = {**dataclasses.asdict(cfg), "loss": cfg.objective}
-    return {"variant": variant, "status": status, "diverged_step": diverged_step,
-            "params": params, "arch": cfg.arch, "loss": cfg.objective,
+    return {"variant": variant, "task": cfg.task, "status": status,
+            "diverged_step": diverged_step, "params": params, "arch": cfg.arch,
+            "loss": cfg.objective,
             "conditional": cfg.conditional, "z_dim": cfg.z_dim, "num_classes": int(num_classes),
             "image_shape": [int(s) for s in image_shape], "steps": steps,
             "weights_step": weights_step, "epochs": epochs,
@@ -482,9 +510,14 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
                   fingerprint: str, on_log: OnLog | None = None, *, seed: int = 0,
                   checkpoint_seconds: float = CHECKPOINT_SECONDS,
                   max_log_rows: int = MAX_LOG_ROWS, on_log_points: int | None = None,
-                  progress: bool = True) -> TrainResult:
+                  progress: bool = True, targets_u8: np.ndarray | None = None) -> TrainResult:
     """Train ``variant`` (a ``VariantParams``) with training seed ``seed`` on uint8
     N x C x H x W images; write the weights.
+
+    A translation variant (``cfg.task``) trains on ``images_u8`` as its source domain and
+    ``targets_u8`` as its target domain: row by row the targets of the sources for a paired
+    task, an unaligned set for an unpaired one (``ganbench.data.tasks``); an epoch is a pass
+    over the sources, and ``labels`` are not used.
 
     Writes ``weights_dir/{generator.pt, generator_ema.pt (when cfg.ema), model.json}`` and the
     TSV log at ``log_path``; calls ``on_log(metrics, step)`` for every log row (the same
@@ -494,6 +527,13 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
     ``cache_dir/<variant>-seed<seed>/<fingerprint>/checkpoint.pt`` when one exists (a checkpoint that
     cannot be used is named on stderr, with the reason) and deletes it after the run;
     checkpoints that can no longer resume are pruned first (``checkpoint.prune_checkpoints``).
+
+    ``cfg.devices`` N > 1: N processes train together with DistributedDataParallel
+    (``ganbench.distributed``): this one is rank 0 (it spawns the others unless a process group
+    is already initialised), each rank reads its slice of every global batch and draws its
+    noise from seed + rank; rank 0 alone writes the outputs and checkpoints and calls
+    ``on_log`` (log rows are means over the ranks), and every rank checks at the end that its
+    weights equal rank 0's.
     """
     weights_dir, log_path = Path(weights_dir), Path(log_path)
     images_u8 = np.asarray(images_u8)
@@ -504,16 +544,30 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
     if n < 2:
         raise ValueError("training needs at least 2 images")
     image_shape = tuple(int(s) for s in images_u8.shape[1:])
-    device = pick_device(cfg.device)
+    if cfg.devices > 1 and not distributed.is_distributed():  # spawn ranks 1..N-1, be rank 0
+        args = (variant, cfg, images_u8, labels, num_classes, weights_dir, log_path, cache_dir,
+                fingerprint)
+        common = dict(seed=seed, checkpoint_seconds=checkpoint_seconds,
+                      max_log_rows=max_log_rows, targets_u8=targets_u8)
+        with distributed.launch(cfg.devices, cfg.device, train_variant, *args, **common,
+                                progress=False):
+            return train_variant(*args, on_log, **common, on_log_points=on_log_points,
+                                 progress=progress)
+    rank, world = distributed.check_world(cfg.devices)
+    on_log = on_log if rank == 0 else None
+    device = distributed.rank_device(pick_device(cfg.device))
 
     seed_everything(seed)
     layout = (torch.channels_last if cfg.channels_last and cfg.arch != "mlp"
               else torch.contiguous_format)
     models = build_models(cfg, image_shape, num_classes).to(device, memory_format=layout)
-    rng = torch.Generator(device=device).manual_seed(seed)
-    trainer = make_trainer(cfg, models, device, rng, num_classes)
+    rng = torch.Generator(device=device).manual_seed(seed + rank)  # noise: seed + rank
+    trainer = make_trainer(cfg, models, device, rng, num_classes, image_shape)
 
     data = torch.as_tensor(images_u8).to(device)
+    if cfg.is_translation != (targets_u8 is not None):
+        raise ValueError("a translation variant needs targets_u8, and only it")
+    targets = None if targets_u8 is None else torch.as_tensor(np.asarray(targets_u8)).to(device)
     data_labels = torch.as_tensor(np.asarray(labels, dtype=np.int64)).to(device)
     if cfg.semi_supervised:  # the only labels it sees (the same subset at evaluation)
         from ganbench.semi_supervised import labeled_subset
@@ -522,6 +576,10 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
         trainer.labeled = (uint8_to_signed(data[keep.to(device)]), data_labels[keep.to(device)])
     conditional = cfg.conditional
     batch = min(cfg.batch_size, n)
+    local = batch // world  # each rank's share of the global batch
+    if local < 1:
+        raise ValueError(f"{n} images cannot be split between {world} processes")
+    batch = local * world
     batches_per_epoch = n // batch
     per_step = 1 if cfg.is_vae else cfg.n_critic
     steps_per_epoch = max(1, batches_per_epoch // per_step)
@@ -535,19 +593,23 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
 
     run_key = f"{variant}-seed{seed}"
     ckpt = checkpoint_path(cache_dir, run_key, fingerprint)
-    prune_checkpoints(cache_dir, run_key, keep=fingerprint)
-    state, ignored = load_checkpoint(ckpt, fingerprint)
-    if ignored is not None:
-        print(f"{run_key}: ignoring checkpoint {ckpt}: it {ignored}; training starts from "
-              "step 0", file=sys.stderr, flush=True)
-    claim(ckpt)
+    state = None
+    if rank == 0:  # rank 0 owns the checkpoint; the other ranks resume from its copy
+        prune_checkpoints(cache_dir, run_key, keep=fingerprint)
+        state, ignored = load_checkpoint(ckpt, fingerprint)
+        if ignored is not None:
+            print(f"{run_key}: ignoring checkpoint {ckpt}: it {ignored}; training starts from "
+                  "step 0", file=sys.stderr, flush=True)
+        claim(ckpt)
+    state = distributed.broadcast_object(state)
     if state is not None:
         load_trainer_state(trainer, state["trainer"])
-        rng.set_state(state["rng"])
+        rng.set_state(state.get("rngs", [state["rng"]])[rank])  # every rank's noise stream
         step, perm = state["step"], state["perm"].to(device)
         rows, seconds_before = state["rows"], state["seconds"]
-        print(f"{run_key}: resuming from the checkpoint at step {step} of {total}",
-              file=sys.stderr, flush=True)
+        if rank == 0:
+            print(f"{run_key}: resuming from the checkpoint at step {step} of {total}",
+                  file=sys.stderr, flush=True)
         if on_log is not None:  # replay the restored rows into the new run's tracker
             for index, row in enumerate(rows):
                 if index % stride == 0:
@@ -567,21 +629,26 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
     start = time.monotonic()
     last_save = start
     last_saved_epoch = step // steps_per_epoch
-    bar = Progress(total, step, run_key) if progress else None
+    bar = Progress(total, step, run_key) if progress and rank == 0 else None
 
     try:
         while step < total:
             epoch, in_epoch = divmod(step, steps_per_epoch)
             if in_epoch == 0:  # a resumed run restores the epoch's permutation instead
-                perm = torch.randperm(n, generator=rng, device=device)
+                perm = (torch.randperm(n, generator=rng, device=device) if world == 1 else
+                        distributed.epoch_permutation(n, seed, epoch, device))
             batches = []
             for j in range(per_step):
                 k = (in_epoch * per_step + j) % batches_per_epoch
-                idx = perm[k * batch:(k + 1) * batch]
+                idx = distributed.rank_slice(perm)[k * local:(k + 1) * local]
+                if targets is not None:
+                    batches.append(trainer.batch(data, targets, idx, layout))
+                    continue
                 real = uint8_to_signed(data[idx]).contiguous(memory_format=layout)
                 batches.append((real, data_labels[idx] if conditional else None))
             trainer.set_progress(step, steps_per_epoch)
             values, loss = trainer.step(batches)
+            distributed.sync_buffers(trainer.modules().values())  # BatchNorm statistics
             step += 1
             pending_losses.append(loss)
             acc = values if acc is None else acc + values
@@ -593,17 +660,21 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
                 continue
 
             # ---- sync point: one host copy of everything logged since the last one
-            checks = torch.stack([torch.stack(pending_losses).float().isfinite().all(),
+            step_losses = torch.stack(pending_losses).float()
+            row_values = torch.stack([r[2] for r in pending_rows]) if pending_rows \
+                else step_losses[:0]
+            # means over the ranks, so that every rank takes the same decisions below
+            step_losses, row_values = distributed.mean_over_ranks(step_losses, row_values)
+            checks = torch.stack([step_losses.isfinite().all(),
                                   weights_checksum(list(trainer.modules().values()))
                                   .isfinite()]).cpu()
             first_bad = None
             if not bool(checks[0]):
-                finite = torch.stack(pending_losses).float().isfinite().cpu().tolist()
+                finite = step_losses.isfinite().cpu().tolist()
                 first_bad = step - len(finite) + 1 + finite.index(False)
             elif not bool(checks[1]):
                 first_bad = step
-            host_rows = torch.stack([r[2] for r in pending_rows]).cpu().tolist() \
-                if pending_rows else []
+            host_rows = row_values.cpu().tolist()
             postfix = {}
             for (row_step, row_epoch, _), vals in zip(pending_rows, host_rows):
                 if first_bad is not None and row_step - log_every >= first_bad:
@@ -627,12 +698,16 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
             good, good_step = snapshot(), step
             now = time.monotonic()
             epoch_done = step // steps_per_epoch
-            if step < total and (now - last_save >= checkpoint_seconds
-                                 or epoch_done > last_saved_epoch):
-                save_checkpoint(ckpt, {
-                    "fingerprint": fingerprint, "step": step, "perm": perm.cpu(),
-                    "rng": rng.get_state(), "trainer": trainer_state(trainer),
-                    "rows": rows, "seconds": seconds_before + now - start})
+            if step < total and distributed.rank0_decides(
+                    now - last_save >= checkpoint_seconds or epoch_done > last_saved_epoch,
+                    device):
+                rngs = distributed.gather_objects(rng.get_state())
+                if rank == 0:
+                    save_checkpoint(ckpt, {
+                        "fingerprint": fingerprint, "step": step, "perm": perm.cpu(),
+                        "rng": rng.get_state(), "trainer": trainer_state(trainer),
+                        "rows": rows, "seconds": seconds_before + now - start,
+                        **({"rngs": rngs} if world > 1 else {})})
                 last_save, last_saved_epoch = now, epoch_done
     finally:
         if bar is not None:
@@ -641,13 +716,19 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
     seconds = seconds_before + time.monotonic() - start
     steps = step if diverged_step is None else diverged_step
     epochs_done = good_step // steps_per_epoch
-    write_outputs(weights_dir, trainer)
-    write_json(weights_dir / MODEL_FILE, model_info(
-        variant, cfg, seed=seed, status=status, diverged_step=diverged_step,
-        image_shape=image_shape, num_classes=num_classes, steps=steps, weights_step=good_step,
-        epochs=epochs_done, device=str(device), fingerprint=fingerprint))
-    write_log(log_path, rows)
-    remove_checkpoint(ckpt)
+    differ = distributed.replica_mismatches(trainer_state(trainer), device)
+    if differ:
+        raise RuntimeError(f"{run_key}: after training the ranks' weights differ from rank 0's "
+                           f"({', '.join(differ[:3])}, ...): DistributedDataParallel lost sync")
+    if rank == 0:
+        write_outputs(weights_dir, trainer)
+        write_json(weights_dir / MODEL_FILE, model_info(
+            variant, cfg, seed=seed, status=status, diverged_step=diverged_step,
+            image_shape=image_shape, num_classes=num_classes, steps=steps,
+            weights_step=good_step, epochs=epochs_done, device=str(device),
+            fingerprint=fingerprint))
+        write_log(log_path, rows)
+        remove_checkpoint(ckpt)
     return TrainResult(status, diverged_step, steps, epochs_done, round(seconds, 3), str(device))
 
 

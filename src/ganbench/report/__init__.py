@@ -49,17 +49,18 @@ def log_to_mlflow(inputs: ReportInputs, out_dir: str | Path, params: dict) -> st
     """Give each chain's run its metrics and tags, group each variant's seed runs under a
     parent run holding its aggregate (``tracking.group_variant_runs``), then log the
     comparison run: the report files,
-    figures, and every variant's means as ``<variant>.<metric>``. Returns the comparison
+    figures, every variant's means as ``<variant>.<metric>``, and ``runs.json`` linking every
+    variant's parent run and each seed's run (``tracking.run_links``). Returns the comparison
     run's id, or None when the store failed (after the report was written: it is kept)."""
     import mlflow
 
     from ganbench.errors import TrackingError
-    from ganbench.tracking import group_variant_runs, start_comparison_run
+    from ganbench.tracking import group_variant_runs, run_links, start_comparison_run
 
     out_dir = Path(out_dir)
     try:
         children = {}
-        for v in inputs.variants:
+        for v in inputs.all_variants:
             summary = {f"{k}.{stat}": value for k, m in v.aggregate.metrics.items()
                        for stat, value in (("mean", m.mean), ("std", m.std),
                                            ("ci_low", m.ci_low), ("ci_high", m.ci_high),
@@ -79,14 +80,16 @@ def log_to_mlflow(inputs: ReportInputs, out_dir: str | Path, params: dict) -> st
                 if (out_dir / "figures").is_dir():
                     mlflow.log_artifacts(str(out_dir / "figures"), "figures")
             run_log.call("the report files", artifacts)
-            means = {f"{v.name}.{k}": m.mean for v in inputs.variants
+            means = {f"{v.name}.{k}": m.mean for v in inputs.all_variants
                      for k, m in v.aggregate.metrics.items() if m.mean is not None}
             run_log.call("metrics", lambda: mlflow.log_metrics(means))
             run_log.call("tags", lambda: mlflow.set_tags({
                 "primary_metric": inputs.primary_metric,
-                "variants": ",".join(v.name for v in inputs.variants),
+                "variants": ",".join(v.name for v in inputs.all_variants),
                 "variant_runs": ",".join(f"{name}:{parent}" for name, parent in
                                          children.items() if parent)}))
+            run_log.call("the run links", lambda: mlflow.log_dict(run_links(children),
+                                                                  "runs.json"))
             return run_log.run_id
     except TrackingError as exc:
         log.warning("the MLflow runs were not grouped or logged (%s); the report is written",
