@@ -49,8 +49,12 @@ run: install
 	$(BIN)/ganbench check-params --quiet
 	$(BIN)/dvc repro
 
+# Test files run on PYTEST_WORKERS processes (pytest-xdist), a file's tests on one worker so
+# that a module's tiny pipeline is built once: the pipeline tests spend their time starting
+# stage processes, one core each, so two workers use a 2-core machine fully.
+PYTEST_WORKERS ?= 2
 test: install-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 smoke: install
 	$(BIN)/python -m ganbench smoke
