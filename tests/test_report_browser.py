@@ -25,7 +25,8 @@ def test_chromium_is_installed():
 
 @pytest.fixture(scope="module")
 def page_path(tmp_path_factory) -> Path:
-    variants = {name: rf.DEFAULT[name] for name in ("cgan", "wgan")}
+    variants = {**{name: rf.DEFAULT[name] for name in ("cgan", "wgan")},
+                **{name: rf.TRANSLATORS[name] for name in ("p2p", "cyc")}}
     root = rf.write_project(tmp_path_factory.mktemp("browser"), variants,
                             title="Browser <check> & co")
     inputs = load_inputs(root, rf.report_params(title="Browser <check> & co"),
@@ -64,12 +65,15 @@ def test_page_loads_offline_with_all_images_and_no_errors(page_path, tmp_path):
             assert page.title() == "Browser <check> & co"   # escaped in the source, shown as is
             images = page.eval_on_selector_all(
                 "img", "els => els.map(e => [e.alt, e.complete, e.naturalWidth, e.naturalHeight])")
-            assert len(images) == 2 * 3 + 3, images   # grid, strip, curves per variant; 3 charts
+            # generators: grid, strip, curves each, 3 charts; translators: triplets and
+            # curves each, a strip figure per task
+            assert len(images) == 2 * 3 + 3 + 2 * 2 + 2, images
             for alt, complete, width, height in images:
                 assert complete and width > 0 and height > 0, alt
             # the table fits a laptop screen: no horizontal scroll of the page itself
             assert page.evaluate("document.documentElement.scrollWidth") <= 1280
-            assert page.locator("table.metrics tbody tr").count() == 2 + 1   # + floor row
+            assert page.locator("table.metrics tbody tr").count() == 2 + 1 + 1 + 1  # + floor;
+            # a translation task's table each
 
             page.emulate_media(media="print")
             pdf = page.pdf(format="A4", print_background=True)

@@ -95,6 +95,13 @@ def ranking_table(table: Table, anchors: dict[str, str]) -> str:
             f'{f"<ol class=notes>{notes}</ol>" if notes else ""}{legend}')
 
 
+def _pairs_note(pairs: int) -> str:
+    if pairs == 1:
+        return "One pair: no correction for multiple comparisons is needed."
+    return (f"The {pairs} pairs are not corrected for multiple comparisons: at 95%, about one "
+            "pair in twenty of equal variants looks different by chance.")
+
+
 def matrix_table(inputs: ReportInputs, key: str) -> str:
     """The pairwise matrix: row against column, the verdict and P(row better)."""
     names, grid = pairwise_matrix(inputs, key)
@@ -118,10 +125,8 @@ def matrix_table(inputs: ReportInputs, key: str) -> str:
             f'<p class="legend">▲ the row variant is better, ▼ worse, ≈ indistinguishable: the '
             f"95% Welch interval of the difference of means holds 0. The number is the "
             f"probability of improvement P(row better than column) over all pairs of seeds "
-            f"(Agarwal et al. 2021). Hover a cell for the difference and its interval. The "
-            f"{len(names) * (len(names) - 1) // 2} pairs are not corrected for multiple "
-            f"comparisons: at 95%, about one pair in twenty of equal variants looks different "
-            f"by chance.</p>")
+            f"(Agarwal et al. 2021). Hover a cell for the difference and its interval. "
+            f"{_pairs_note(len(names) * (len(names) - 1) // 2)}</p>")
 
 
 # --------------------------------------------------------------------------- sections
@@ -263,12 +268,12 @@ def render_html(inputs: ReportInputs, figures: Figures, table: Table | None = No
     anchors = {v.name: f"variant-{i}" for i, v in enumerate(inputs.all_variants, 1)}
     translations = "".join(translation_section(section, figures, anchors, i)
                            for i, section in enumerate(inputs.translations, 1))
-    nav_translation = "".join(f' · <a href="#translation-{i}">{e(section.title)}</a>'
-                              for i, section in enumerate(inputs.translations, 1))
+    nav_translation = [f'<a href="#translation-{i}">{e(section.title)}</a>'
+                       for i, section in enumerate(inputs.translations, 1)]
     facts = provenance(inputs) if inputs.variants else \
         [f for f in provenance(inputs.translations[0]) if f[0] != "translations"]
     prov = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in facts)
-    generators, nav, lede = "", "", ""
+    generators, nav, lede = "", [], ""
     if inputs.variants:
         table = table or build_table(inputs)
         by_name = {v.name: v for v in inputs.variants}
@@ -282,9 +287,9 @@ def render_html(inputs: ReportInputs, figures: Figures, table: Table | None = No
         seeds = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
         lede = (f"{len(inputs.variants)} variants, {seeds} training seeds each, ranked by "
                 f"<strong>{e(table.primary.key)}</strong> with 95% intervals. ")
-        nav = (f'<a href="#ranking">Ranking</a> · <a href="#words">In words</a> · '
+        nav = [f'<a href="#ranking">Ranking</a> · <a href="#words">In words</a> · '
                f'<a href="#pairwise">Pairwise</a> · <a href="#how">How to read this</a> · '
-               f'<a href="#charts">Charts</a> · Variants: {links}')
+               f'<a href="#charts">Charts</a> · Variants: {links}']
         generators = f"""<section id="ranking"><h2>Ranking</h2>{ranking_table(table, anchors)}</section>
 <section id="words"><h2>In words</h2><ul class="words">{words}</ul></section>
 <section id="pairwise"><h2>Pairwise on {e(table.primary.key)}</h2>
@@ -305,8 +310,8 @@ def render_html(inputs: ReportInputs, figures: Figures, table: Table | None = No
 <style>{CSS}</style></head>
 <body><main>
 <header><h1>{e(inputs.title)}</h1><p class="lede">{lede}</p>
-<nav>{nav}{nav_translation} · <a href="#settings">Settings</a> ·
-<a href="#provenance">Provenance</a></nav></header>
+<nav>{" · ".join(nav + nav_translation + ['<a href="#settings">Settings</a>',
+                                          '<a href="#provenance">Provenance</a>'])}</nav></header>
 {generators}
 {translations}
 <section id="settings"><h2>Settings side by side</h2>{settings_table(inputs)}</section>
