@@ -198,3 +198,13 @@ def test_every_rank_draws_the_same_permutation_and_the_shards_cover_it():
     assert not torch.equal(perm, distributed.epoch_permutation(10, 3, 2, torch.device("cpu")))
     shards = [perm[rank::2] for rank in range(2)]
     assert sorted(torch.cat(shards).tolist()) == list(range(10))
+
+
+def test_no_rank_of_one_seed_draws_another_seeds_noise():
+    """Rank 0 keeps the single-process stream (the seed itself); the other ranks' seeds are
+    hashed, so seeds 0-2 on 4 ranks give 12 different streams (seed + rank would give 6)."""
+    assert [distributed.noise_seed(s, 0) for s in range(3)] == [0, 1, 2]
+    seeds = {distributed.noise_seed(s, r) for s in range(3) for r in range(4)}
+    assert len(seeds) == 12
+    assert all(0 <= s < 2 ** 63 for s in seeds)
+    torch.Generator().manual_seed(distributed.noise_seed(5, 3))  # a seed torch accepts

@@ -21,7 +21,10 @@ What follows the PyTorch DDP documentation and notes:
   as it is.
 - Data: DistributedSampler with ``set_epoch`` (``epoch_permutation``): every rank draws the
   same permutation of the epoch and reads its own disjoint slice ``perm[rank::world]``;
-  ``batch_size`` is the global batch. Noise comes from a generator seeded seed + rank.
+  ``batch_size`` is the global batch. Noise comes from a generator seeded ``noise_seed``:
+  the training seed on rank 0 (so one process is the single-process run), a hash of (seed,
+  rank) on the others. Plain seed + rank would hand rank 1 of seed 0 the noise of rank 0 of
+  seed 1, and the seeds the statistics treat as independent would share their noise.
 - The trainer (``ganbench.training``) calls G's wrapper under ``no_grad`` in the D step
   (unless ``reuse_fake`` keeps that forward for the G step), takes the gradient penalty and
   R1 with ``autograd.grad(create_graph=True)`` on the inputs only, before D's one backward,
@@ -279,11 +282,19 @@ def sync_buffers(modules: Iterable[nn.Module]) -> None:
 def epoch_permutation(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
     """The epoch's permutation of ``n`` indices, the same on every rank: DistributedSampler
     with ``set_epoch`` (a generator seeded by the seed and the epoch). The seed is hashed
-    (``numpy.random.SeedSequence``) so that the stream differs from the noise seeds
-    ``seed + rank``."""
+    (``numpy.random.SeedSequence``) so that the stream differs from the noise seeds."""
     mixed = int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
     generator = torch.Generator(device=device).manual_seed(mixed)
     return torch.randperm(n, generator=generator, device=device)
+
+
+def noise_seed(seed: int, rank: int) -> int:
+    """The seed of ``rank``'s noise generator: ``seed`` on rank 0 (the single-process run's
+    stream), ``SeedSequence([seed, rank])`` on the others, so that no rank of one training
+    seed draws another training seed's noise (as seed + rank would)."""
+    if rank == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1, np.uint64)[0] >> 1)
 
 
 def rank_slice(perm: torch.Tensor) -> torch.Tensor:

@@ -531,7 +531,7 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
     ``cfg.devices`` N > 1: N processes train together with DistributedDataParallel
     (``ganbench.distributed``): this one is rank 0 (it spawns the others unless a process group
     is already initialised), each rank reads its slice of every global batch and draws its
-    noise from seed + rank; rank 0 alone writes the outputs and checkpoints and calls
+    noise from ``distributed.noise_seed(seed, rank)``; rank 0 alone writes the outputs and checkpoints and calls
     ``on_log`` (log rows are means over the ranks), and every rank checks at the end that its
     weights equal rank 0's.
     """
@@ -561,7 +561,7 @@ def train_variant(variant: str, cfg, images_u8: np.ndarray, labels: np.ndarray,
     layout = (torch.channels_last if cfg.channels_last and cfg.arch != "mlp"
               else torch.contiguous_format)
     models = build_models(cfg, image_shape, num_classes).to(device, memory_format=layout)
-    rng = torch.Generator(device=device).manual_seed(seed + rank)  # noise: seed + rank
+    rng = torch.Generator(device=device).manual_seed(distributed.noise_seed(seed, rank))
     trainer = make_trainer(cfg, models, device, rng, num_classes, image_shape)
 
     data = torch.as_tensor(images_u8).to(device)
