@@ -7,11 +7,12 @@ import dataclasses
 from pathlib import Path
 
 from ganbench import paths
+from ganbench.checkpoint import checkpoint_dir, training_fingerprint
 from ganbench.config import load_section
 from ganbench.data.prepared import load_prepared
 from ganbench.io import atomic_dir
 from ganbench.stage import run_stage, stage_target
-from ganbench.tracking import fingerprint, project_root, start_variant_run
+from ganbench.tracking import project_root, start_variant_run
 
 
 MLFLOW_POINTS = 200  # per-step curves in MLflow (train_log.tsv keeps every row)
@@ -24,20 +25,20 @@ def main() -> None:
 
     import mlflow
 
-    from ganbench.checkpoint import checkpoint_dir
     from ganbench.training import train_variant
     from ganbench.tracking_buffer import MetricBuffer
 
     settings = dataclasses.asdict(cfg)
-    stamp = fingerprint(settings, seed, prepared.meta["sha256"])
-    cache = checkpoint_dir(project_root())  # $GANBENCH_CHECKPOINT_DIR on a cluster
-    stage = f"train@{paths.chain_name(variant, seed)}"
     images, labels, targets = prepared.train_images, prepared.train_labels, None
     if cfg.is_translation:  # the task's source domain, into the prepared images
         from ganbench.data.tasks import load_task
 
         task = load_task(cfg.task, prepared, paths.TASKS_DIR)
         images, targets = task.train_source, task.train_target
+    stamp = training_fingerprint(settings, seed, prepared.meta["sha256"],
+                                 images if cfg.is_translation else None)
+    cache = checkpoint_dir(project_root())  # $GANBENCH_CHECKPOINT_DIR on a cluster
+    stage = f"train@{paths.chain_name(variant, seed)}"
     with start_variant_run(variant, seed, stage, stamp, settings) as log:
         log.call("data params", lambda: mlflow.log_params(
             {"data.source": prepared.meta["source"], "data.n_train": len(images),

@@ -402,9 +402,12 @@ def test_distribute_refuses_what_workers_cannot_reproduce(tmp_path):
            "`git push origin` first" in refused()
     git(repo, "push", "-q", "origin", "HEAD:refs/heads/main")
     assert "no default DVC remote in .dvc/config" in refused()
-    dvc(repo, "remote", "add", "--local", "mine", str(tmp_path / "remote"))
+    assert "--remote elsewhere: this clone's default DVC remote is not set" in \
+        refused("--remote", "elsewhere")
+    dvc(repo, "remote", "add", "--local", "-d", "mine", str(tmp_path / "remote"))
     assert "a remote only in .dvc/config.local is invisible to the workers" in \
         refused("--remote", "mine")
+    dvc(repo, "remote", "default", "--local", "--unset")
     dvc(repo, "remote", "add", "-d", "storage", str(tmp_path / "remote"))
     git(repo, "commit", "-qam", "remote")
     git(repo, "push", "-q", "origin", "HEAD:refs/heads/main")

@@ -1,18 +1,22 @@
 """The pieces of scaling out that need no cluster: shared checkpoints across hosts, the
-checkpoint folder setting, the chains of `dvc status`, and what the tracking preflight says
-about logins."""
+checkpoint folder setting and fingerprint, the chains of `dvc status`, what the tracking
+preflight says about logins, the distribute records and its Ray address check."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import socket
 import time
 
+import numpy as np
 import pytest
 
 from ganbench import checkpoint, tracking
 from ganbench.checkpoint import OWNER_FILE, checkpoint_dir, claim, prune_checkpoints, read_owner
-from ganbench.distribute import chain_of_stage, stale_chains
+from ganbench.distribute import (RECORD_DIR, Coordinator, chain_of_stage, connect_ray,
+                                 stale_chains)
 from ganbench.errors import InputError, TrackingError
 
 
@@ -89,3 +93,48 @@ def test_preflight_says_which_half_of_a_login_is_missing(monkeypatch):
                                             "MLFLOW_TRACKING_USERNAME is set but "
                                             "MLFLOW_TRACKING_PASSWORD is not"):
         tracking.preflight("http://127.0.0.1:9")
+
+
+def test_a_translators_checkpoints_are_keyed_by_its_source_domain_too():
+    """An unpaired task's source images lie outside data/prepared: a new domain A must not
+    resume the old one's checkpoint. A generator's key is unchanged (no source)."""
+    settings, prepared = {"epochs": 3}, {"train_images": "ab12"}
+    generator = checkpoint.training_fingerprint(settings, 0, prepared)
+    assert generator == tracking.fingerprint(settings, 0, prepared)
+    source = np.zeros((4, 1, 8, 8), np.uint8)
+    first = checkpoint.training_fingerprint(settings, 0, prepared, source)
+    other = source.copy()
+    other[0, 0, 0, 0] = 1
+    assert first not in (generator, checkpoint.training_fingerprint(settings, 0, prepared, other))
+    assert first == checkpoint.training_fingerprint(settings, 0, prepared, source.copy())
+
+
+def test_a_second_invocation_keeps_the_first_ones_attempts_and_logs(tmp_path):
+    """Rerunning `ganbench distribute` after failures is the documented recovery; it must not
+    overwrite the failed attempts' records."""
+    args = argparse.Namespace()
+    result = {"chain": "cgan-0", "attempt": 1, "ok": False, "log": "first failure\n"}
+    first = Coordinator(tmp_path, args)
+    first.record(dict(result))
+    second = Coordinator(tmp_path, args)
+    second.record({**result, "ok": True, "log": "second run\n"})
+    records = json.loads((tmp_path / RECORD_DIR / "attempts.json").read_text())
+    assert [(r["invocation"], r["ok"]) for r in records] == [(1, False), (2, True)]
+    logs = [(tmp_path / r["log_file"]).read_text() for r in records]
+    assert logs == ["first failure\n", "second run\n"]
+    (tmp_path / RECORD_DIR / "attempts.json").write_text("{not json")
+    assert Coordinator(tmp_path, args).invocation == 1  # unreadable records: start afresh
+
+
+def test_a_ray_address_that_nobody_answers_is_refused_at_once():
+    """ray.init waits minutes on a dead address; the check answers in well under a second
+    and names the address and what to do."""
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        with pytest.raises(InputError, match=rf"--address {address}: no Ray cluster answers "
+                                             rf"there .*ray start --head --port {port}"):
+            connect_ray(None, address)
+    with pytest.raises(InputError, match="expected host:port"):
+        connect_ray(None, "head-node-without-port")

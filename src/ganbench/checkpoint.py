@@ -65,6 +65,20 @@ def checkpoint_dir(root: str | Path, given: str | None = None,
     return path
 
 
+def training_fingerprint(settings: dict, seed: int, prepared_sha256: Any,
+                         source_images: Any = None) -> str:
+    """The fingerprint a chain's checkpoints are keyed by: the variant's settings, the seed,
+    the prepared data's hashes and, for a translator, the hash of its source images (an
+    unpaired task's source domain lies outside ``data/prepared``, so it must be named too)."""
+    from ganbench.data.prepare import sha256
+    from ganbench.tracking import fingerprint
+
+    parts = [settings, seed, prepared_sha256]
+    if source_images is not None:
+        parts.append(sha256(source_images))
+    return fingerprint(*parts)
+
+
 def checkpoint_path(cache_dir: str | Path, variant: str, fingerprint: str) -> Path:
     """``<cache_dir>/<variant>/<fingerprint>/checkpoint.pt``."""
     return Path(cache_dir) / variant / fingerprint / CHECKPOINT_NAME

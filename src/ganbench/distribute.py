@@ -7,7 +7,8 @@ training seed); chains share nothing but the upstream stages (``prepare``, ``jud
     this clone (coordinator)                       Ray workers (one task per chain)
     1. checks: params, a committed tree, HEAD
        on the git remote, a DVC remote in
-       .dvc/config, the MLflow server answers
+       .dvc/config, the MLflow server answers,
+       the Ray cluster has the resources
     2. dvc repro --pull <upstream stages>
        ganbench push <upstream stages>
     3. dvc status --json -> stale chains  ───────> git clone <origin>; git checkout <HEAD>
@@ -31,12 +32,16 @@ Ray's own task retries are off: a chain that fails (a stage's error, a killed pr
 lost worker) is reported with its log tail and submitted again, ``--retries`` times; its
 training resumes from the checkpoint in ``GANBENCH_CHECKPOINT_DIR``, which every worker is
 given (a shared folder on a cluster; see ``ganbench.checkpoint``). Workers log to the same
-MLflow server (``MLFLOW_TRACKING_URI`` and its credentials are passed on). No argument
+MLflow server (``MLFLOW_TRACKING_URI`` and its credentials are passed on). A worker's stages
+import ganbench from its clone (``PYTHONPATH``), not from the node's installed copy, so the
+outputs it pushes into the shared run cache are those of the commit DVC hashed. No argument
 reaches a shell: every command is an argument list.
 
-Records: ``.ganbench-cache/distribute/attempts.json`` (per attempt: chain, host, GPUs,
-start, end, outcome, the stages that ran) and ``.ganbench-cache/distribute/logs/``
-(``<chain>.attempt<n>.log``: the commands and output of each attempt).
+Records, kept across invocations (a rerun after failures must not erase the failed
+attempts' logs): ``.ganbench-cache/distribute/attempts.json`` (per attempt: invocation,
+chain, host, GPUs, start, end, outcome, the stages that ran) and
+``.ganbench-cache/distribute/logs/`` (``<chain>.run<i>.attempt<n>.log``: the commands and
+output of attempt n of invocation i).
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ from typing import Any
 
 from ganbench.checkpoint import CHECKPOINT_DIR_ENV, checkpoint_dir
 from ganbench.errors import InputError, TrackingError, describe
+from ganbench.io import atomic_file
 from ganbench.share import dvc_executable, push_uncached_outputs
 
 CHAIN_STAGES = ("train", "sample", "evaluate")
@@ -72,6 +78,11 @@ PASSED_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKIN
 CODE_PATHS = ("src/", "stages/", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore",
               "pyproject.toml")
 RAN = re.compile(r"Running stage '([^']+)'")
+# A worker's first command after checkout: the stages must import the clone's ganbench.
+IMPORT_CHECK = ("import pathlib, sys, ganbench; here = pathlib.Path.cwd().resolve(); "
+                "used = pathlib.Path(ganbench.__file__).resolve(); "
+                "sys.exit(0 if used.is_relative_to(here) else "
+                "f'ganbench is imported from {used}, not from the clone {here}')")
 RESTORED = re.compile(r"Stage '([^']+)' is cached - skipping run")
 
 
@@ -202,18 +213,28 @@ def pushed_commit(root: Path, remote: str) -> str:
 
 
 def dvc_remote(root: Path, name: str | None) -> str:
-    """The DVC remote the workers use: ``name``, or the default remote; it must be defined in
-    the committed ``.dvc/config`` (a worker's clone has no ``.dvc/config.local``)."""
+    """The DVC remote of the whole run: this clone's default remote (its ``.dvc/config.local``
+    included, as ``dvc repro --pull`` here reads it), which ``name`` may only confirm, since
+    ``dvc repro`` has no remote option. It must be defined in the committed ``.dvc/config``
+    (a worker's clone has no ``.dvc/config.local``); the workers are told its name."""
     listing = _run([dvc_executable(), "config", "--list", "--project"], root, check=False)
     config = dict(line.split("=", 1) for line in listing.stdout.splitlines() if "=" in line)
     remotes = sorted({k.split(".")[1] for k in config if k.startswith("remote.")
                       and k.endswith(".url")})
-    chosen = name or config.get("core.remote")
+    effective = _run([dvc_executable(), "config", "core.remote"], root,
+                     check=False).stdout.strip()
+    chosen = name or effective
+    if name and name != effective:
+        raise InputError(f"--remote {name}: this clone's default DVC remote is "
+                         f"{repr(effective) if effective else 'not set'}, "
+                         "and the final `dvc repro --pull` here can only read the default; "
+                         f"`dvc remote default --local {name}` makes it the default, or leave "
+                         "--remote out")
     if not chosen:
         raise InputError("no default DVC remote in .dvc/config: the workers push their outputs "
                          "and run cache there and this clone pulls them back; `dvc remote add "
-                         "-d storage <url>` (a shared folder, s3://..., ssh://...), commit "
-                         ".dvc/config, or pass --remote NAME")
+                         "-d storage <url>` (a shared folder, s3://..., ssh://...) and commit "
+                         ".dvc/config")
     if chosen not in remotes:
         raise InputError(f"DVC remote {chosen!r} is not defined in .dvc/config (there: "
                          f"{', '.join(remotes) or 'none'}); a remote only in "
@@ -267,7 +288,8 @@ def _worker_env(job: dict) -> dict[str, str]:
 
 def run_chain(job: dict, progress: Any = None) -> dict:
     """One attempt at one chain, in a fresh clone of the pushed commit (a Ray task; plain
-    Python otherwise). Returns what happened; never raises for a failed command."""
+    Python otherwise). Returns what happened; a command that fails or cannot start is
+    recorded, not raised."""
     import ray
 
     started = time.time()
@@ -282,8 +304,11 @@ def run_chain(job: dict, progress: Any = None) -> dict:
     base.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"ganbench-{job['chain']}-", dir=base))
     dvc, env, log = dvc_executable(), _worker_env(job), []
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(work / "src"), env.get("PYTHONPATH"))
+                                        if p)
     steps = [(base, ["git", "clone", "--quiet", "--no-checkout", "--", job["origin"], str(work)]),
-             (work, ["git", "checkout", "--quiet", "--detach", job["commit"]])]
+             (work, ["git", "checkout", "--quiet", "--detach", job["commit"]]),
+             (work, [sys.executable, "-c", IMPORT_CHECK])]
     if job.get("remote"):
         steps.append((work, [dvc, "remote", "default", "--local", job["remote"]]))
     steps += [(work, [dvc, "repro", "--pull", f"evaluate@{job['chain']}"]),
@@ -293,9 +318,14 @@ def run_chain(job: dict, progress: Any = None) -> dict:
         for cwd, argv in steps:
             log.append(f"$ {shlex.join(argv)}\n")
             began = time.monotonic()
-            done = subprocess.run(argv, cwd=cwd, env=env,
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True, errors="replace")
+            try:
+                done = subprocess.run(argv, cwd=cwd, env=env,
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True, errors="replace")
+            except OSError as exc:  # no git or dvc on this node, an unusable workdir
+                log.append(f"could not start it on {host}: {describe(exc, with_type=True)}\n")
+                outcome = {"ok": False, "exit": None, "failed_command": shlex.join(argv)}
+                break
             log.append(done.stdout)
             log.append(f"[exit {done.returncode} after {time.monotonic() - began:.1f} s]\n")
             if done.returncode != 0:
@@ -348,11 +378,27 @@ def _stream(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
     return proc.wait(), "".join(out)
 
 
+class PushError(RuntimeError):
+    """Uploading to the DVC remote failed (the remote, not the user's input, is at fault)."""
+
+
+def load_records(path: Path) -> list[dict]:
+    """The attempts of earlier invocations (none when the file is missing or unreadable)."""
+    try:
+        records = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    return records if isinstance(records, list) else []
+
+
 class Coordinator:
     def __init__(self, root: Path, args: argparse.Namespace):
         self.root, self.args = root, args
-        self.records: list[dict] = []
         self.record_dir = root / RECORD_DIR
+        self.records = load_records(self.record_dir / "attempts.json")
+        self.invocation = 1 + max((r.get("invocation", 0) for r in self.records
+                                   if isinstance(r, dict)), default=0)
+        self.remote: str | None = None
         self.env = {k: v for k, v in os.environ.items()
                     if k not in ("DVC_ROOT", "DVC_STAGE", "DVC_EXP_NAME")}
         self.env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{self.env.get('PATH', '')}"
@@ -365,22 +411,30 @@ class Coordinator:
         return out
 
     def push(self, *targets: str) -> None:
-        """``ganbench push``: the outputs, the run cache, and what it needs (ganbench.share)."""
-        self.dvc("push", "--run-cache", *targets)
-        found, uploaded = push_uncached_outputs(self.root)
+        """``ganbench push`` to the run's remote: the outputs, the run cache, and what it
+        needs (ganbench.share)."""
+        try:
+            self.dvc("push", "--run-cache", "--remote", self.remote, *targets)
+        except InputError as exc:
+            raise PushError(str(exc)) from None
+        try:
+            found, uploaded = push_uncached_outputs(self.root, self.remote)
+        except Exception as exc:  # DVC's own errors: the remote is unreachable, full, ...
+            raise PushError(f"uploading the `cache: false` outputs to DVC remote "
+                            f"{self.remote!r} failed: {describe(exc, with_type=True)}") from exc
         say(f"pushed; {uploaded} of {found} `cache: false` outputs uploaded for the run cache")
 
     def save_records(self) -> None:
-        self.record_dir.mkdir(parents=True, exist_ok=True)
-        (self.record_dir / "attempts.json").write_text(
-            json.dumps(self.records, indent=2, sort_keys=True) + "\n")
+        with atomic_file(self.record_dir / "attempts.json") as handle:
+            handle.write(json.dumps(self.records, indent=2, sort_keys=True) + "\n")
 
     def record(self, result: dict) -> None:
-        logs = self.record_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        log = logs / f"{result['chain']}.attempt{result['attempt']}.log"
-        log.write_text(result.pop("log", "") or "")
-        self.records.append({**result, "log_file": str(log.relative_to(self.root))})
+        log = (self.record_dir / "logs" /
+               f"{result['chain']}.run{self.invocation}.attempt{result['attempt']}.log")
+        with atomic_file(log) as handle:
+            handle.write(result.pop("log", "") or "")
+        self.records.append({**result, "invocation": self.invocation,
+                             "log_file": str(log.relative_to(self.root))})
         self.save_records()
 
     # ---- the fan-out
@@ -428,8 +482,9 @@ class Coordinator:
                     say(f"{chain} done on {result['host']} in "
                         f"{result['end'] - result['start']:.0f} s: {what}")
                     continue
-                why = (f"`{result['failed_command']}` exited {result['exit']}"
-                       if result.get("failed_command") else "its worker was lost")
+                why = ("its worker was lost" if not result.get("failed_command") else
+                       f"`{result['failed_command']}` could not start" if result["exit"] is None
+                       else f"`{result['failed_command']}` exited {result['exit']}")
                 say(f"{chain} failed on {result['host']} (attempt {attempt} of {attempts}): "
                     f"{why}; last lines:\n{tail}")
                 if attempt < attempts:
@@ -459,7 +514,7 @@ class Coordinator:
                              "workers run the pushed commit, so commit and push them first")
         origin = origin_url(root, args.git_remote)
         commit = pushed_commit(root, args.git_remote)
-        remote = dvc_remote(root, args.remote)
+        remote = self.remote = dvc_remote(root, args.remote)
         uri = tracking_store()
         checkpoints = str(checkpoint_dir(root, args.checkpoint_dir, "--checkpoint-dir").resolve())
         passed = {k: os.environ[k] for k in PASSED_ENV if os.environ.get(k)}
@@ -472,40 +527,38 @@ class Coordinator:
         say(f"commit {commit[:12]} from {origin}; DVC remote {remote!r}; MLflow {uri}; "
             f"checkpoints in {checkpoints}; {len(params['variants'])} variants x "
             f"{len(params['seeds'])} seeds")
+        connect_ray(ray, args.address)
+        try:
+            resources = ray.cluster_resources()
+            self._check_cluster(resources)
+            say(f"Ray cluster of {resources.get('GPU', 0):g} GPUs, {resources.get('CPU', 0):g} "
+                f"CPUs; each chain asks for {args.num_gpus:g} GPU, {args.cpus_per_chain:g} CPU")
 
-        # 2. the shared upstream stages, here, then into the remote with their run cache
-        upstream = upstream_stages(root)
-        say(f"upstream stages here first: {', '.join(upstream)}")
-        self.dvc("repro", "--pull", *upstream)
-        self.push(*upstream)
+            # 2. the shared upstream stages, here, then into the remote with their run cache
+            upstream = upstream_stages(root)
+            say(f"upstream stages here first: {', '.join(upstream)}")
+            self.dvc("repro", "--pull", *upstream)
+            self.push(*upstream)
 
-        # 3. the stale chains
-        status = json.loads(_run([dvc_executable(), "status", "--json"], root,
-                                 env=self.env).stdout or "{}")
-        chains = stale_chains(status)
-        if args.dry_run:
-            say(f"stale chains: {', '.join(chains) or 'none'} (--dry-run: nothing submitted)")
-            return 0
-        failed: list[str] = []
-        if chains:
-            if args.address:
-                ray.init(address=args.address, log_to_driver=False, logging_level="WARNING")
-            else:
-                ray.init(log_to_driver=False, logging_level="WARNING")
-            try:
-                self._check_cluster(ray.cluster_resources())
-                say(f"{len(chains)} stale chains on a cluster of "
-                    f"{ray.cluster_resources().get('GPU', 0):g} GPUs, "
-                    f"{ray.cluster_resources().get('CPU', 0):g} CPUs; each asks for "
-                    f"{args.num_gpus:g} GPU, {args.cpus_per_chain:g} CPU")
-                job_base = {"origin": origin, "commit": commit, "remote": args.remote,
+            # 3. the stale chains
+            status = json.loads(_run([dvc_executable(), "status", "--json"], root,
+                                     env=self.env).stdout or "{}")
+            chains = stale_chains(status)
+            if args.dry_run:
+                say(f"stale chains: {', '.join(chains) or 'none'} (--dry-run: nothing "
+                    "submitted)")
+                return 0
+            failed: list[str] = []
+            if chains:
+                say(f"{len(chains)} stale chains")
+                job_base = {"origin": origin, "commit": commit, "remote": remote,
                             "env": passed, "cpus": args.cpus_per_chain,
                             "workdir": args.workdir}
                 failed = self.fan_out(chains, job_base)
-            finally:
-                ray.shutdown()
-        else:
-            say("no stale chain")
+            else:
+                say("no stale chain")
+        finally:
+            ray.shutdown()
         if failed:
             say(f"{len(failed)} of {len(chains)} chains failed every attempt: "
                 f"{', '.join(failed)}; logs in {RECORD_DIR / 'logs'}; the others are in the "
@@ -565,6 +618,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not push the final outputs and run cache")
 
 
+def connect_ray(ray: Any, address: str | None) -> None:
+    """``ray.init`` on ``address`` (host:port, ``ray://host:port``, ``auto``) or, without one,
+    a Ray instance on this machine. A host:port that refuses connections is an input error
+    at once (``ray.init`` itself waits minutes on a dead address)."""
+    if address and address not in ("auto", "local"):
+        target = urllib.parse.urlsplit(address if "://" in address else f"ray://{address}")
+        try:
+            host, port = target.hostname, target.port
+        except ValueError:
+            host = port = None
+        if not host or not port:
+            raise InputError(f"--address {address}: expected host:port of `ray start --head` "
+                             "(or ray://host:port, or auto)")
+        try:
+            socket.create_connection((host, port), timeout=5).close()
+        except OSError as exc:
+            raise InputError(f"--address {address}: no Ray cluster answers there "
+                             f"({describe(exc)}); start one with `ray start --head --port "
+                             f"{port}`, or leave --address and RAY_ADDRESS out to start Ray on "
+                             "this machine") from None
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False, logging_level="WARNING")
+        else:
+            ray.init(log_to_driver=False, logging_level="WARNING")
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise InputError(f"could not connect to Ray at {address or 'this machine'}: "
+                         f"{describe(exc)}") from None
+
+
 def main(root: Path, args: argparse.Namespace) -> int:
     from ganbench.config import ParamsError
 
@@ -573,6 +656,9 @@ def main(root: Path, args: argparse.Namespace) -> int:
     except (ParamsError, InputError, TrackingError) as exc:
         print(f"ganbench distribute: error: {exc}", file=sys.stderr)
         return 2
+    except PushError as exc:
+        print(f"ganbench distribute: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("ganbench distribute: interrupted; chains already pushed stay in the DVC remote",
               file=sys.stderr)

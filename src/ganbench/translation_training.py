@@ -10,14 +10,16 @@ them in the same loop as the generators (batches, logging, checkpoints, divergen
   losses, ``lambda_cycle`` times the cycle losses ||G_BA(G_AB(a)) - a||_1 +
   ||G_AB(G_BA(b)) - b||_1 and ``lambda_identity * lambda_cycle`` times the identity losses;
   then D_A and D_B, each on a real batch and a batch drawn from its ``ImagePool`` of past
-  fakes (Shrivastava et al. 2017).
+  fakes (Shrivastava et al. 2017). Their losses are summed, not halved as in the authors'
+  code: Adam is invariant to that scale (up to its epsilon), and the logged ``loss_d`` is
+  twice the halved value, so compare it between CycleGAN runs, not with pix2pix's.
 
 A batch is ``(source, target)`` in [-1, 1]: for a paired task the rows match; for an unpaired
 one the source rows follow the epoch's permutation of domain A and the target rows are drawn
 uniformly from domain B with the trainer's seeded generator. Logged columns (``LOG_COLUMNS``
 of ``ganbench.training``): ``loss_d``, ``loss_g``, ``d_real``/``d_fake`` (D on real targets
-and on translations: probabilities for the cross-entropy losses, raw outputs otherwise; D_B
-for CycleGAN), the gradient norms, and ``recon``: the L1 term (pix2pix, L1) or the cycle
+and on translations: probabilities for the cross-entropy losses, raw outputs otherwise; for
+CycleGAN D_B, on the pooled fakes it is trained on), the gradient norms, and ``recon``: the L1 term (pix2pix, L1) or the cycle
 term (CycleGAN) as optimised, on [-1, 1] pixels.
 """
 
