@@ -111,7 +111,7 @@ BASE = dict(a=dict(fid=10.0, precision=0.7),
             b=dict(fid=20.0, conditional=True, tstr=0.9, ssl=0.9))
 TRANSLATOR = dict(fid=15.0, task="edges2image", modes=None, noise=None,
                   translation={"class_preservation": 0.9, "l1": 0.05, "psnr": 20.0, "ssim": 0.8,
-                               "cycle_l1": 0.07, "paired": True})
+                               "cycle_l1": 0.07, "sharpness": 0.9, "paired": True})
 
 
 @pytest.fixture
@@ -163,7 +163,8 @@ def test_identical_metrics_pass_and_table_is_written(files, tmp_path, capsys):
     assert "| a | judge.fid | 10.000 (n=3) | 10.000 (n=3) | 0 |" in result.table
 
 
-@pytest.mark.parametrize("metric", [*BACKBONE_METRICS, *VARIANT_METRICS])
+@pytest.mark.parametrize("metric", [m for m in (*BACKBONE_METRICS, *VARIANT_METRICS)
+                                    if direction(m)])
 def test_each_direction(files, tmp_path, capsys, metric):
     """Worse in the metric's direction, far beyond tolerance and noise, fails; the same step
     in the other direction passes."""
@@ -184,6 +185,18 @@ def test_each_direction(files, tmp_path, capsys, metric):
                       cwd=tmp_path, capsys=capsys)
     assert better.code == 0, better.out
     assert "better" in check(better.table, variant, flat(metric))
+
+
+def test_a_metric_without_a_better_direction_is_never_gated(tmp_path, capsys):
+    """Sharpness has none (1 is the data's; blur is below, noise above): halving it is no
+    regression, and the gate table has no row for it."""
+    base = doc(**BASE, t=TRANSLATOR)
+    baseline = write_metrics(tmp_path / "base.json", base)
+    result = run_gate(baseline, write_metrics(tmp_path / "cur.json",
+                                              edit(base, "t", "sharpness", 0.45)),
+                      cwd=tmp_path, capsys=capsys)
+    assert result.code == 0, result.out
+    assert "| t | judge.fid |" in result.table and "sharpness" not in result.table
 
 
 def test_beyond_tolerance_but_within_seed_noise_is_inconclusive(tmp_path, capsys):

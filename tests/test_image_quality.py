@@ -1,4 +1,5 @@
-"""L1, PSNR and SSIM on known pairs, and SSIM against scikit-image's implementation."""
+"""L1, PSNR, SSIM and total variation on known images, and SSIM against scikit-image's
+implementation."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from ganbench.metrics.image_quality import l1_error, psnr, ssim, ssim_window
+from ganbench.metrics.image_quality import l1_error, psnr, ssim, ssim_window, total_variation
 from ganbench.translation import psnr_cap, score_translation
 
 
@@ -55,6 +56,27 @@ def test_mismatched_shapes_are_refused():
         psnr(np.zeros((1, 1, 8, 8)), np.zeros((1, 1, 8, 7)))
     with pytest.raises(ValueError, match="at least 3x3"):
         ssim(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 2, 2)))
+
+
+def test_total_variation_of_known_images_and_the_sharpness_of_a_blur():
+    """A constant image has none; a vertical edge of height 1 in a 4x4 image crosses 4 of the
+    24 adjacent pairs; a checkerboard has the most (every pair differs by 1). A 3x3 box blur
+    of real digits lowers the sharpness below 1; the images themselves score exactly 1."""
+    edge = np.zeros((1, 1, 4, 4))
+    edge[..., 2:] = 1.0
+    board = np.indices((4, 4)).sum(axis=0)[None, None] % 2
+    values = total_variation(np.concatenate([np.zeros((1, 1, 4, 4)), edge, board]))
+    assert values.tolist() == pytest.approx([0.0, 4 / 24, 1.0])
+    with pytest.raises(ValueError, match="H, W >= 2"):
+        total_variation(np.zeros((1, 1, 1, 4)))
+    digits = (np.random.RandomState(0).rand(6, 1, 12, 12) > 0.7).astype(np.uint8) * 255
+    padded = np.pad(digits.astype(np.float64), ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")
+    blurred = sum(padded[..., i:i + 12, j:j + 12] for i in range(3) for j in range(3)) / 9
+    labels = np.arange(6)
+    sharp = score_translation(digits, labels, labels, digits, digits, None, "edges2image", "j")
+    blur = score_translation(np.round(blurred).astype(np.uint8), labels, labels, digits,
+                             digits, None, "edges2image", "j")
+    assert sharp.sharpness == pytest.approx(1.0) and blur.sharpness < 0.6
 
 
 def test_a_pixel_exact_translation_scores_the_uint8_resolution_limit():

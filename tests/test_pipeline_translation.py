@@ -59,6 +59,7 @@ def test_each_translator_writes_its_metrics(repo):
         assert flat[name]["backbones"]["judge"]["fid"] > 0
         assert flat[name]["backbones"]["judge"]["kid_mean"] is not None
         assert 0 <= scores["class_preservation"] <= 1
+        assert scores["sharpness"] > 0  # against the real test images, for both kinds of task
     for name in ("p2p", "l1u"):
         scores = flat[name]["translation"]
         assert (flat[name]["task"], scores["paired"]) == ("edges2image", True)

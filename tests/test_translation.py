@@ -94,7 +94,7 @@ def test_sample_and_evaluate_write_the_translation_metrics(world, name, spec):
     flat = result.flat()
     assert result.task == cfg.task and result.tstr is None and result.tstr_reason
     assert flat["judge.fid"] > 0 and 0 <= flat["class_preservation"] <= 1
-    assert flat["judge.kid_mean"] is not None
+    assert flat["judge.kid_mean"] is not None and flat["sharpness"] > 0
     if task.paired:
         assert len(inputs.images) == len(prepared.test_images)
         assert flat["l1"] > 0 and flat["psnr"] > 0 and flat["ssim"] is not None

@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 
 from ganbench.presets import PRESET_NAMES, resolve
-from ganbench.results import (BACKBONE_METRICS, SSL_METRICS, TRANSLATION_METRICS, TSTR_METRICS,
-                              VARIANT_METRICS)
+from ganbench.results import (BACKBONE_METRICS, METRICS, SSL_METRICS, TRANSLATION_METRICS,
+                              TSTR_METRICS, VARIANT_METRICS)
 from ganbench.yaml12 import load_yaml
 
 PARAMS_FILE = "params.yaml"
@@ -176,7 +176,7 @@ def _check_value(value: Any, meta: dict, where: str) -> Any:
 def _check_tolerances(value, where):
     if not isinstance(value, dict):
         raise ParamsError(f"{where} = {value!r}: must be a mapping metric -> {{rel, abs}}")
-    allowed = list(BACKBONE_METRICS) + list(VARIANT_METRICS)
+    allowed = list(BACKBONE_METRICS) + [m for m in VARIANT_METRICS if METRICS[m].direction]
     out = {}
     for metric, tol in value.items():
         if metric not in allowed:
@@ -660,7 +660,7 @@ class ReportParams:
                                                 if m not in TRANSLATION_METRICS]
         for key, options in (("primary_metric", generator_options),
                              ("translation_metric", backbone_options
-                              + list(TRANSLATION_METRICS))):
+                              + [m for m in TRANSLATION_METRICS if METRICS[m].direction])):
             value = getattr(self, key)
             if value not in options:
                 raise ParamsError(f"{where}.{key} = {value!r}{_nearest(value, options)}: "

@@ -80,13 +80,18 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            doc="structural similarity to the paired target (Wang et al. 2004)"),
     Metric("cycle_l1", -1, "cycle L1", "{:.4f}", per_backbone=False,
            doc="mean absolute error of A->B->A to A (Zhu et al. 2017), pixels in [0, 1]"),
+    # no better direction (1 is the data's own; below is blurred, above noisier): shown,
+    # never ranked or gated
+    Metric("sharpness", 0, "sharpness", "{:.3f}", per_backbone=False,
+           doc="mean total variation of the translations over that of the real images they "
+               "are scored against: 1 as sharp as the data, below 1 blurred, above 1 noisier"),
 )}
 BACKBONE_METRICS = tuple(m for m in METRICS if METRICS[m].per_backbone)
 VARIANT_METRICS = tuple(m for m in METRICS if not METRICS[m].per_backbone)
 TSTR_METRICS = ("tstr_accuracy", "tstr_ratio")
 MODE_METRICS = ("modes_covered", "mode_kl")
 SSL_METRICS = ("ssl_accuracy", "ssl_baseline_accuracy", "ssl_gain")
-TRANSLATION_METRICS = ("class_preservation", "l1", "psnr", "ssim", "cycle_l1")
+TRANSLATION_METRICS = ("class_preservation", "l1", "psnr", "ssim", "cycle_l1", "sharpness")
 GENERATE = "generate"  # the task of a generator (``variants.<v>.task``)
 
 
@@ -226,9 +231,9 @@ class SslResult:
 @dataclass
 class TranslationResult:
     """An image-to-image translator's scores on the translated test split
-    (``ganbench.translation``): class preservation for every task, L1/PSNR/SSIM against the
-    paired target, the cycle L1 of an unpaired (CycleGAN) translator; None where a score does
-    not apply."""
+    (``ganbench.translation``): class preservation and sharpness for every task, L1/PSNR/SSIM
+    against the paired target, the cycle L1 of an unpaired (CycleGAN) translator; None where a
+    score does not apply."""
 
     task: str
     paired: bool
@@ -241,6 +246,7 @@ class TranslationResult:
     classifier: str                # the judge version that read the classes
     ssim_window: int | None = None
     psnr_cap: float | None = None  # dB given to a pixel-exact image (uint8 resolution limit)
+    sharpness: float | None = None  # None in files written before it existed
 
 
 @dataclass

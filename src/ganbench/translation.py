@@ -33,7 +33,7 @@ from ganbench.evaluation import (REFERENCE_SPLIT, VariantInputs, judge_classes, 
                                  score_images)
 from ganbench.images import signed_to_uint8, uint8_to_signed
 from ganbench.io import write_npz
-from ganbench.metrics.image_quality import l1_error, psnr, ssim, ssim_window
+from ganbench.metrics.image_quality import l1_error, psnr, ssim, ssim_window, total_variation
 from ganbench.results import SeedResult, TranslationResult
 from ganbench.sampling import save_grid
 
@@ -116,11 +116,19 @@ def psnr_cap(image_shape: tuple[int, ...]) -> float:
 
 def score_translation(outputs: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
                       targets: np.ndarray | None, sources: np.ndarray,
-                      cycle: np.ndarray | None, task: str, classifier: str) -> TranslationResult:
-    """Class preservation, and L1/PSNR/SSIM (paired) or the cycle L1 (unpaired), each the mean
-    over the translated test images (pixels in [0, 1])."""
+                      cycle: np.ndarray | None, task: str, classifier: str,
+                      real: np.ndarray | None = None) -> TranslationResult:
+    """Class preservation, sharpness (the outputs' mean total variation over that of ``real``,
+    the real images they are scored against; default ``targets``), and L1/PSNR/SSIM (paired)
+    or the cycle L1 (unpaired), each the mean over the translated test images (pixels in
+    [0, 1])."""
     unit = outputs.astype(np.float64) / 255.0
     paired = targets is not None
+    real = targets if real is None else real
+    sharpness = None
+    if real is not None:
+        sharpness = float(total_variation(unit).mean()
+                          / total_variation(real.astype(np.float64) / 255.0).mean())
     l1 = peak = structure = cycle_l1 = None
     cap = psnr_cap(outputs.shape[1:])
     if paired:
@@ -136,7 +144,7 @@ def score_translation(outputs: np.ndarray, labels: np.ndarray, predicted: np.nda
         class_preservation=float((np.asarray(predicted) == np.asarray(labels)).mean()),
         l1=l1, psnr=peak, ssim=structure, cycle_l1=cycle_l1, classifier=classifier,
         ssim_window=ssim_window(*outputs.shape[2:])[0] if paired else None,
-        psnr_cap=cap if paired else None)
+        psnr_cap=cap if paired else None, sharpness=sharpness)
 
 
 def evaluate_translation(variant: str, eval_params: EvalParams, inputs: VariantInputs,
@@ -160,7 +168,7 @@ def evaluate_translation(variant: str, eval_params: EvalParams, inputs: VariantI
     scored = score_translation(inputs.images, inputs.labels, predicted,
                                prepared.test_images if paired else None,
                                translations["sources"], translations.get("cycle"), task,
-                               version)
+                               version, real=prepared.test_images)
     log.info("%s: class preservation %.4f", variant, scored.class_preservation)
     return SeedResult(
         variant=variant, seed=model.get("seed"), status=model.get("status", "ok"),

@@ -144,6 +144,8 @@ def _reason(inputs: ReportInputs, variant, key: str) -> str | None:
         return "an unpaired task has no target to compare with"
     if key == "cycle_l1":
         return "a paired translator has no way back (no cycle)"
+    if key == "sharpness":
+        return "evaluated before sharpness existed: rerun its evaluate stage"
     if key == "class_preservation":
         return "not a translation variant"
     backbone, _, name = key.rpartition(".")
@@ -364,6 +366,9 @@ def provenance(inputs: ReportInputs) -> list[tuple[str, str]]:
         extra = (f"; L1, PSNR and SSIM against each source's own target (SSIM: Gaussian "
                  f"window {_per_variant(inputs, _ssim_window)}, Wang et al. 2004)" if paired
                  else "; cycle L1: A -> B -> A against A")
+        extra += ("; sharpness: the translations' mean total variation (absolute difference "
+                  "of adjacent pixels) over the real test images': 1 as sharp as the data, "
+                  "below 1 blurred, above 1 noisier (no better direction: not ranked)")
         facts.append(("translations", f"task {inputs.task} ({'paired' if paired else 'unpaired'}"
                       f"; source: {TASKS[inputs.task].source}; target: the prepared images): "
                       f"the {samples} test sources translated once per chain (a translation is "
