@@ -17,12 +17,14 @@ def test_every_metric_has_one_direction_and_label():
     assert direction("judge.fid") == direction("inception.fid") == direction("fid") == -1
     assert direction("judge.precision") == direction("tstr_accuracy") == +1
     assert direction("judge.nonsense") == 0
-    assert all(m.direction in (-1, 1) and m.label for m in METRICS.values())
+    assert all(m.direction in (-1, 0, 1) and m.label for m in METRICS.values())
+    # the one metric without a better direction: shown, never ranked or gated
+    assert [m for m in METRICS if METRICS[m].direction == 0] == ["sharpness"]
     assert flat_names(["judge"])[:2] == ["judge.fid", "judge.kid_mean"]
-    assert flat_names(["judge"])[-12:] == ["tstr_accuracy", "tstr_ratio", "ssl_accuracy",
+    assert flat_names(["judge"])[-13:] == ["tstr_accuracy", "tstr_ratio", "ssl_accuracy",
                                            "ssl_baseline_accuracy", "ssl_gain", "modes_covered",
                                            "mode_kl", "class_preservation", "l1", "psnr", "ssim",
-                                           "cycle_l1"]
+                                           "cycle_l1", "sharpness"]
     assert direction("modes_covered") == +1 and direction("mode_kl") == -1
     assert [direction(m) for m in ("class_preservation", "l1", "psnr", "ssim", "cycle_l1")] \
         == [+1, -1, +1, +1, -1]
