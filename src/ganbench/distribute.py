@@ -65,7 +65,8 @@ from typing import Any
 from ganbench.checkpoint import CHECKPOINT_DIR_ENV, checkpoint_dir
 from ganbench.errors import InputError, TrackingError, describe
 from ganbench.io import atomic_file
-from ganbench.share import dvc_executable, push_uncached_outputs
+from ganbench.share import dvc_executable
+from ganbench.share import push as push_with_run_cache
 
 CHAIN_STAGES = ("train", "sample", "evaluate")
 RECORD_DIR = Path(".ganbench-cache") / "distribute"
@@ -78,12 +79,12 @@ PASSED_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKIN
 CODE_PATHS = ("src/", "stages/", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore",
               "pyproject.toml")
 RAN = re.compile(r"Running stage '([^']+)'")
+RESTORED = re.compile(r"Stage '([^']+)' is cached - skipping run")
 # A worker's first command after checkout: the stages must import the clone's ganbench.
 IMPORT_CHECK = ("import pathlib, sys, ganbench; here = pathlib.Path.cwd().resolve(); "
                 "used = pathlib.Path(ganbench.__file__).resolve(); "
                 "sys.exit(0 if used.is_relative_to(here) else "
                 "f'ganbench is imported from {used}, not from the clone {here}')")
-RESTORED = re.compile(r"Stage '([^']+)' is cached - skipping run")
 
 
 def say(message: str) -> None:
@@ -413,16 +414,10 @@ class Coordinator:
     def push(self, *targets: str) -> None:
         """``ganbench push`` to the run's remote: the outputs, the run cache, and what it
         needs (ganbench.share)."""
-        try:
-            self.dvc("push", "--run-cache", "--remote", self.remote, *targets)
-        except InputError as exc:
-            raise PushError(str(exc)) from None
-        try:
-            found, uploaded = push_uncached_outputs(self.root, self.remote)
-        except Exception as exc:  # DVC's own errors: the remote is unreachable, full, ...
-            raise PushError(f"uploading the `cache: false` outputs to DVC remote "
-                            f"{self.remote!r} failed: {describe(exc, with_type=True)}") from exc
-        say(f"pushed; {uploaded} of {found} `cache: false` outputs uploaded for the run cache")
+        code = push_with_run_cache(self.root, self.remote, targets, env=self.env)
+        if code != 0:
+            raise PushError(f"pushing to DVC remote {self.remote!r} failed (exit {code}; its "
+                            "error is above)")
 
     def save_records(self) -> None:
         with atomic_file(self.record_dir / "attempts.json") as handle:

@@ -49,13 +49,15 @@ def push_uncached_outputs(root: Path, remote: str | None = None) -> tuple[int, i
     return len(found), uploaded
 
 
-def push(root: Path, remote: str | None = None, targets: Sequence[str] = ()) -> int:
-    """``dvc push --run-cache [-r remote] [targets]`` then ``push_uncached_outputs``; returns
-    dvc's exit code (0 when both worked)."""
+def push(root: Path, remote: str | None = None, targets: Sequence[str] = (),
+         env: dict[str, str] | None = None) -> int:
+    """``dvc push --run-cache [-r remote] [targets]`` (in ``env``, default this process's)
+    then ``push_uncached_outputs``; returns dvc's exit code (0 when both worked)."""
     argv = [dvc_executable(), "push", "--run-cache"]
     if remote:
         argv += ["--remote", remote]
-    code = subprocess.run([*argv, *targets], cwd=root, stdin=subprocess.DEVNULL).returncode
+    code = subprocess.run([*argv, *targets], cwd=root, env=env,
+                          stdin=subprocess.DEVNULL).returncode
     if code != 0:
         return code
     try:
